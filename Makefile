@@ -1,0 +1,37 @@
+# Two commands set everything up: `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint demo bench schema clean
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+# pytest exits 5 when it collects no tests; treat that as a failure here so an
+# empty suite can never look green.
+test: lint
+	$(VENV)/bin/pytest
+
+demo: $(STAMP)
+	$(VENV)/bin/jitbot demo
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+schema: $(STAMP)
+	$(VENV)/bin/jitbot schema > runbooks/runbook.schema.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

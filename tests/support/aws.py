@@ -1,0 +1,1 @@
+"""Fixtures for the aws part of the tests."""

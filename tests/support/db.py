@@ -1,0 +1,1 @@
+"""Fixtures for the db part of the tests."""

@@ -1,0 +1,1 @@
+"""Fixtures for the slack part of the tests."""
