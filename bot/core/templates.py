@@ -51,9 +51,8 @@ def parse_template(source: str) -> Template:
             continue
         if spec or conversion or not _PARAM_NAME.match(field):
             raise ValueError(
-                f"template {source!r} has placeholder {{{field}{'!' + conversion if conversion else ''}"
-                f"{':' + spec if spec else ''}}}; a placeholder is just {{name}} with a "
-                "lower-case parameter name"
+                f"template {source!r} has placeholder {{{field}...}}; a placeholder is just "
+                "{name} with a lower-case parameter name and no format or conversion"
             )
         parts.append((literal, field))
     return Template(source=source, parts=tuple(parts))
