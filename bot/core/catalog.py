@@ -98,10 +98,7 @@ def load_runbook_file(file: Path) -> tuple[Runbook | None, list[Problem]]:
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(name, "", None, f"cannot read the file: {exc}")]
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        return None, [Problem(name, "", line, f"not valid YAML: {reason}")]
+        return None, [_yaml_problem(name, exc)]
     lines = _line_index(node)
     if not isinstance(data, dict):
         return None, [Problem(name, "", 1, "a runbook is a YAML mapping of fields "
@@ -115,6 +112,20 @@ def load_runbook_file(file: Path) -> tuple[Runbook | None, list[Problem]]:
         for path, message in check_runbook(runbook)
     ]
     return (None if problems else runbook), problems
+
+
+def _yaml_problem(file: str, exc: yaml.YAMLError) -> Problem:
+    """Point at where the broken construct starts (the context), naming both places."""
+    problem_mark = getattr(exc, "problem_mark", None)
+    context_mark = getattr(exc, "context_mark", None)
+    reason = getattr(exc, "problem", None) or str(exc)
+    if problem_mark is not None:
+        reason += f" (line {problem_mark.line + 1})"
+    context = getattr(exc, "context", None)
+    if context and context_mark is not None:
+        reason = f"{context} started on line {context_mark.line + 1}: {reason}"
+    mark = context_mark or problem_mark
+    return Problem(file, "", mark.line + 1 if mark else None, f"not valid YAML: {reason}")
 
 
 def _problem_from_pydantic(file: str, lines: dict[Path_, int], err: Any) -> Problem:

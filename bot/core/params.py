@@ -126,8 +126,8 @@ def parse_value(param: Param, raw: str) -> ParamValue:
     kind = param.type
     if kind is ParamType.string:
         if param.pattern and not re.search(param.pattern, raw):
-            hint = f" such as {param.example!r}" if param.example else ""
-            raise ValueError(f"{_quoted(raw)} does not match {param.pattern}; give a value{hint}")
+            hint = f"; give a value such as {param.example!r}" if param.example != raw else ""
+            raise ValueError(f"{_quoted(raw)} does not match {param.pattern}{hint}")
         return raw
     if kind is ParamType.enum:
         allowed = param.values or []

@@ -77,7 +77,7 @@ def _compiles(pattern: str) -> str:
     try:
         re.compile(pattern)
     except re.error as exc:
-        raise ValueError(f"regular expression {pattern!r} does not compile: {exc}") from None
+        raise ValueError(f"regular expression `{pattern}` does not compile: {exc}") from None
     return pattern
 
 
