@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from bot.core.params import RESERVED, parse_value
 from bot.core.runbooks import USER_ID, Action, ParamType, Runbook, SortOp
+from bot.core.session_policy import runbook_policy_findings
 from bot.core.templates import parse_template
 
 Finding = tuple[str, str]  # (dotted field path, message)
 
-# Extra rules registered by other parts of the core (the session policy size check,
-# for one) so `jitbot validate` reports them with everything else.
-EXTRA_RULES: list[Callable[[Runbook], Iterator[Finding]]] = []
-
 
 def check_runbook(runbook: Runbook) -> list[Finding]:
     findings: list[Finding] = []
-    for rule in (_action_shape, _templates, _params, _keys, _approval, _triggers, _redact):
-        findings.extend(rule(runbook))
-    for rule in EXTRA_RULES:
+    # runbook_policy_findings: the session policy must fit STS's 2048 characters.
+    for rule in (_action_shape, _templates, _params, _keys, _approval, _triggers, _redact,
+                 runbook_policy_findings):
         findings.extend(rule(runbook))
     return findings
 
