@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench schema clean
+.PHONY: install test lint demo bench schema clean lock
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -35,3 +35,10 @@ schema: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+
+# The Docker image installs exactly these pinned runtime dependencies.
+lock: $(PY)
+	rm -rf .lock-venv && python3 -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet '.[postgres]'
+	.lock-venv/bin/pip freeze --exclude jitbot | grep -v '^-e' > requirements.lock
+	rm -rf .lock-venv

@@ -5,7 +5,11 @@ from __future__ import annotations
 import typer
 
 from bot import __version__
+from bot.cli import audit as audit_commands
+from bot.cli import db as db_commands
+from bot.cli import query as query_command
 from bot.cli import runbooks as runbook_commands
+from bot.cli import serve as serve_command
 
 app = typer.Typer(
     name="jitbot",
@@ -32,6 +36,10 @@ def _root(
 
 
 runbook_commands.register(app)
+audit_commands.register(app)
+db_commands.register(app)
+query_command.register(app)
+serve_command.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,127 @@
+"""Intake: a request becomes a pending row with its card, or a refusal with its usage.
+
+Who may request is checked (DESIGN §2 `requesters`), parameters are bound and the exact
+DynamoDB call is rendered once, here: approvers approve that call, and that call runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import NoReturn
+
+from sqlalchemy import update
+
+from bot.core.audit import AuditEvent
+from bot.core.params import BoundRequest, RequestError, bind
+from bot.core.policy import may_request, requesters_text
+from bot.core.ports import (
+    CardRef,
+    Directory,
+    DirectoryError,
+    RequestRefused,
+    RequestSource,
+    RequestView,
+)
+from bot.core.queries import render
+from bot.core.runbooks import Runbook
+from bot.core.sessions import Deadline
+from bot.core.states import RequestState
+from bot.core.steps import Steps
+from bot.db.models import RequestRow
+from bot.db.repository import new_request_id
+
+
+class Intake:
+    def __init__(self, steps: Steps, directory: Directory, *, request_ttl: timedelta,
+                 default_region: str, announce: Callable[[Deadline], None]):
+        self.steps = steps
+        self.directory = directory
+        self.request_ttl = request_ttl
+        self.default_region = default_region
+        self.announce = announce
+
+    def create(self, requester: str, runbook_name: str, values: Mapping[str, str],
+               reason: str | None, channel: str, thread_ts: str | None,
+               source: RequestSource) -> RequestView:
+        runbook = self.steps.catalog.get(runbook_name)
+        if runbook is None:
+            known = ", ".join(self.steps.catalog.names) or "none"
+            self.reject(requester, channel, runbook_name, "unknown_runbook",
+                        f"there is no runbook called {runbook_name!r}; runbooks: {known}",
+                        usage="/jit help")
+        self.check_requester(requester, channel, runbook)
+        try:
+            bound = bind(runbook, dict(values), reason)
+        except RequestError as exc:
+            self.reject(requester, channel, runbook.name, "bad_params",
+                        "; ".join(exc.problems), usage=exc.usage, problems=exc.problems,
+                        missing=exc.missing)
+        return self.record(bound, requester, channel, thread_ts, source)
+
+    def check_requester(self, requester: str, channel: str, runbook: Runbook) -> None:
+        try:
+            allowed = may_request(runbook, requester, self.directory)
+        except DirectoryError as exc:
+            self.reject(requester, channel, runbook.name, "directory",
+                        f"could not check who may request {runbook.name} ({exc}); "
+                        "try again in a minute")
+        if not allowed:
+            self.reject(requester, channel, runbook.name, "not_allowed",
+                        f"you may not request {runbook.name}: only "
+                        f"{requesters_text(runbook)} may; ask one of them to request it",
+                        usage=runbook.usage())
+
+    def record(self, bound: BoundRequest, requester: str, channel: str,
+               thread_ts: str | None, source: RequestSource) -> RequestView:
+        runbook = bound.runbook
+        rendered = render(bound, self.default_region)
+        params = bound.as_text()
+        with self.steps.step() as step:
+            request_id = new_request_id()
+            while step.session.get(RequestRow, request_id) is not None:
+                request_id = new_request_id()
+            expires_at = step.now + self.request_ttl
+            step.session.add(RequestRow(
+                id=request_id, runbook=runbook.name,
+                params=json.dumps(params, sort_keys=True, ensure_ascii=False),
+                reason=bound.reason, requester=requester, channel=channel, card_ts=None,
+                thread_ts=thread_ts, source=source.value, state=RequestState.pending.value,
+                approvals_required=runbook.approval.required,
+                rendered=rendered.model_dump_json(), created_at=step.now,
+                expires_at=expires_at, version=1,
+            ))
+            step.audit(
+                AuditEvent.request_created, requester, request_id=request_id,
+                runbook=runbook.name, params=params, reason=bound.reason, channel=channel,
+                thread_ts=thread_ts, source=source.value, operation=rendered.call.operation,
+                table=rendered.call.table, index=rendered.call.index,
+                key=rendered.scope.leading_keys, approvals_required=runbook.approval.required,
+                expires_at=expires_at,
+            )
+        self.announce(Deadline("expiry", request_id, expires_at))
+        view = self.steps.view(request_id)
+        assert view is not None
+        posted, card = self.steps.notify("request_created", view)
+        if posted and isinstance(card, CardRef):
+            self.attach_card(request_id, card.channel, card.ts)
+            view = self.steps.view(request_id) or view
+        return view
+
+    def attach_card(self, request_id: str, channel: str, ts: str) -> None:
+        with self.steps.database.transaction() as session:
+            session.execute(
+                update(RequestRow).where(RequestRow.id == request_id)
+                .values(channel=channel, card_ts=ts)
+                .execution_options(synchronize_session=False)
+            )
+
+    def reject(self, requester: str, channel: str, runbook: str | None, code: str,
+               message: str, *, usage: str | None = None, problems: Sequence[str] = (),
+               missing: Sequence[str] = ()) -> NoReturn:
+        with self.steps.step() as step:
+            step.audit(AuditEvent.request_rejected, requester, runbook=runbook,
+                       channel=channel, code=code, problems=list(problems) or [message])
+        raise RequestRefused(message, code, usage=usage, problems=problems or [message],
+                             missing=missing)

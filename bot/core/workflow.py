@@ -1,0 +1,269 @@
+"""The request workflow (DESIGN §1, §5): the one entry point that changes requests.
+
+Every change is a conditional UPDATE (`... WHERE state = expected`) inside a step whose
+audit rows commit with it, so a duplicate click, a retried Slack event, a second replica
+or a racing thread changes nothing. Refusals are audited, then raised as `Refused`
+(`RequestRefused` for new requests) with a message for the person; a database or audit
+failure is raised as `Unavailable` and changes nothing. Calls are synchronous: the Slack
+layer runs them on its own worker pool.
+
+The parts: `intake` (new requests), `decisions` (approve/deny), `sessions` (start, end,
+deadlines) and `executions` (queries, results). This class wires them together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.core.audit import SYSTEM_ACTOR, AuditEvent, AuditTrail
+from bot.core.catalog import Catalog
+from bot.core.credentials import CredentialStore
+from bot.core.decisions import Decisions, state_message
+from bot.core.executions import Executions
+from bot.core.intake import Intake
+from bot.core.params import BoundRequest
+from bot.core.policy import may_approve
+from bot.core.ports import (
+    AccessPort,
+    Decision,
+    Directory,
+    DirectoryError,
+    Notifier,
+    Refused,
+    RequestSource,
+    RequestView,
+    ResultOutput,
+    UserStatus,
+)
+from bot.core.sessions import Deadline, SessionRunner
+from bot.core.states import RequestState
+from bot.core.steps import Clock, Steps, build_view, log
+from bot.db.columns import utc_now
+from bot.db.engine import Database
+from bot.db.models import RequestRow
+from bot.db.repository import claim_event, instance_key, prune_events, transition
+from bot.settings import Settings
+
+EVENT_MEMORY = timedelta(days=1)  # Slack retries an event for minutes, not days
+RECENT = 10
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    expired: list[str]
+    ended: list[str]
+
+
+class Workflow:
+    def __init__(
+        self,
+        database: Database,
+        catalog: Catalog,
+        *,
+        access: AccessPort,
+        directory: Directory,
+        notifier: Notifier,
+        request_ttl: timedelta = timedelta(minutes=30),
+        default_region: str = "us-east-1",
+        audit: AuditTrail | None = None,
+        credentials: CredentialStore | None = None,
+        clock: Clock = utc_now,
+        redaction_key: bytes | None = None,
+        start_grace: timedelta = timedelta(minutes=5),
+    ):
+        self.database = database
+        self.catalog = catalog
+        self.directory = directory
+        self.audit = audit or AuditTrail(database)
+        self.steps = Steps(database, self.audit, notifier, catalog, clock)
+        self.credentials = credentials or CredentialStore()
+        self.executions = Executions(
+            self.steps, access, self.credentials,
+            redaction_key if redaction_key is not None else instance_key(database),
+        )
+        self.sessions = SessionRunner(self.steps, access, directory, self.credentials,
+                                      self.executions, start_grace)
+        self.intake = Intake(self.steps, directory, request_ttl=request_ttl,
+                             default_region=default_region, announce=self.sessions.announce)
+        self.decisions = Decisions(self.steps, directory, self.sessions.start)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, database: Database, catalog: Catalog, *,
+                      access: AccessPort, directory: Directory, notifier: Notifier,
+                      **options: Any) -> Workflow:
+        """The workflow `jitbot serve` runs: request TTL and default region from settings."""
+        return cls(database, catalog, access=access, directory=directory, notifier=notifier,
+                   request_ttl=settings.request_ttl, default_region=settings.aws_region,
+                   **options)
+
+    # ---- requests ---------------------------------------------------------------------
+
+    def create(self, requester: str, runbook_name: str, values: Mapping[str, str],
+               reason: str | None, channel: str, *, thread_ts: str | None = None,
+               source: RequestSource | str = RequestSource.command) -> RequestView:
+        """Check and record a request, then post its card (Notifier.request_created).
+        Raises RequestRefused (audited): unknown runbook, bad parameters, not allowed."""
+        return self.intake.create(requester, runbook_name, values, reason, channel,
+                                  thread_ts, RequestSource(source))
+
+    def submit(self, bound: BoundRequest, requester: str, channel: str, *,
+               thread_ts: str | None = None,
+               source: RequestSource | str = RequestSource.command) -> RequestView:
+        """Record a request whose parameters the caller already bound (e.g. a modal)."""
+        self.intake.check_requester(requester, channel, bound.runbook)
+        return self.intake.record(bound, requester, channel, thread_ts, RequestSource(source))
+
+    def record_rejection(self, requester: str, channel: str, runbook: str | None,
+                         problems: Sequence[str]) -> None:
+        """Audit a request the Slack layer refused before it reached the workflow."""
+        with self.steps.step() as step:
+            step.audit(AuditEvent.request_rejected, requester, runbook=runbook,
+                       channel=channel, code="bad_input", problems=list(problems))
+
+    def attach_card(self, request_id: str, channel: str, ts: str) -> None:
+        self.intake.attach_card(request_id, channel, ts)
+
+    def find_by_card(self, channel: str, ts: str) -> RequestView | None:
+        with self.database.transaction() as session:
+            row = session.execute(
+                select(RequestRow).where(RequestRow.channel == channel, RequestRow.card_ts == ts)
+            ).scalar_one_or_none()
+            return build_view(session, row, self.catalog) if row is not None else None
+
+    def view(self, request_id: str) -> RequestView:
+        found = self.steps.view(request_id)
+        if found is None:
+            raise Refused(f"there is no request {request_id}", "unknown_request")
+        return found
+
+    # ---- decisions --------------------------------------------------------------------
+
+    def approve(self, request_id: str, approver: str) -> RequestView:
+        """Count an eligible approval; the one that reaches the quorum starts the session
+        (grant, first execution, results) before this returns."""
+        return self.decisions.decide(request_id, approver, Decision.approve)
+
+    def deny(self, request_id: str, approver: str) -> RequestView:
+        return self.decisions.decide(request_id, approver, Decision.deny)
+
+    def cancel(self, request_id: str, user: str) -> RequestView:
+        """The requester withdraws a pending request."""
+        refused = AuditEvent.action_refused
+        view = self.steps.existing(request_id, user, refused, action="cancel")
+        if user != view.requester:
+            self.steps.refuse(refused, view.id, user, "not_requester",
+                              f"only the requester, <@{view.requester}>, can cancel this "
+                              "request", action="cancel")
+        with self.steps.step() as step:
+            won = transition(step.session, view.id, RequestState.pending,
+                             RequestState.cancelled, ended_at=step.now, ended_by=user,
+                             end_reason="cancelled by the requester")
+            if won:
+                step.audit(AuditEvent.request_cancelled, user, request_id=view.id)
+            else:
+                step.audit(refused, user, request_id=view.id, action="cancel",
+                           code="wrong_state")
+        closed = self.view(view.id)
+        if not won:
+            raise Refused(state_message(closed, "cancel"), "wrong_state")
+        self.steps.notify("request_closed", closed, user, "cancelled")
+        self.steps.notify("request_updated", closed)
+        return closed
+
+    # ---- sessions ---------------------------------------------------------------------
+
+    def run_again(self, request_id: str, user: str) -> ResultOutput | None:
+        """The requester runs the same query again in the active session; None when it
+        failed (the failure was audited and sent to Notifier.failure)."""
+        return self.executions.run_again(request_id, user)
+
+    def end_session(self, request_id: str, user: str, why: str | None = None) -> RequestView:
+        """The requester or an eligible approver ends an active session now."""
+        return self.sessions.end_by_user(request_id, user, why)
+
+    def end_due(self, now: datetime | None = None) -> list[str]:
+        return self.sessions.end_due(now or self.steps.clock())
+
+    def expire_due(self, now: datetime | None = None) -> list[str]:
+        """Expire every pending request past its time, each exactly once."""
+        moment = now or self.steps.clock()
+        with self.database.transaction() as session:
+            due = list(session.execute(
+                select(RequestRow.id).where(RequestRow.state == RequestState.pending.value,
+                                            RequestRow.expires_at <= moment)
+            ).scalars())
+        return [rid for rid in due if self.expire(rid)]
+
+    def expire(self, request_id: str) -> bool:
+        with self.steps.step() as step:
+            won = transition(step.session, request_id, RequestState.pending,
+                             RequestState.expired, ended_at=step.now, ended_by=SYSTEM_ACTOR,
+                             end_reason="expired without enough approvals")
+            if won:
+                step.audit(AuditEvent.request_expired, SYSTEM_ACTOR, request_id=request_id)
+        if won:
+            view = self.view(request_id)
+            self.steps.notify("request_closed", view, SYSTEM_ACTOR, "expired")
+            self.steps.notify("request_updated", view)
+        return won
+
+    def sweep(self, now: datetime | None = None) -> SweepReport:
+        """End whatever is past due: what the timer runs every few seconds."""
+        moment = now or self.steps.clock()
+        report = SweepReport(expired=self.expire_due(moment), ended=self.end_due(moment))
+        with self.database.transaction() as session:
+            prune_events(session, moment - EVENT_MEMORY)
+        return report
+
+    def deadlines(self) -> list[Deadline]:
+        """Every future deadline the database knows: what a timer schedules on start."""
+        return self.sessions.deadlines()
+
+    def add_deadline_listener(self, listener: Callable[[Deadline], None]) -> None:
+        self.sessions.listeners.append(listener)
+
+    def remove_deadline_listener(self, listener: Callable[[Deadline], None]) -> None:
+        if listener in self.sessions.listeners:
+            self.sessions.listeners.remove(listener)
+
+    # ---- lookups ----------------------------------------------------------------------
+
+    def claim_event(self, event_key: str) -> bool:
+        """True only for the first delivery of a Slack event (across processes)."""
+        return claim_event(self.database, event_key)
+
+    def status_for(self, user: str) -> UserStatus:
+        """`/jit status` and App Home: the user's requests and the approvals they can give."""
+        with self.database.transaction() as session:
+            mine = session.execute(
+                select(RequestRow).where(RequestRow.requester == user)
+                .order_by(RequestRow.created_at.desc())
+            ).scalars().all()
+            others = session.execute(
+                select(RequestRow).where(RequestRow.state == RequestState.pending.value,
+                                         RequestRow.requester != user)
+                .order_by(RequestRow.created_at)
+            ).scalars().all()
+            views = [build_view(session, row, self.catalog) for row in mine]
+            candidates = [build_view(session, row, self.catalog) for row in others]
+        status = UserStatus(
+            pending=[v for v in views if v.state is RequestState.pending],
+            active=[v for v in views
+                    if v.state in (RequestState.active, RequestState.approved)],
+            recent=[v for v in views if v.state.is_final][:RECENT],
+        )
+        for view in candidates:
+            runbook = self.catalog.get(view.runbook)
+            if runbook is None or user in {a.user for a in view.approvals}:
+                continue
+            try:
+                if may_approve(runbook, user, view.requester, self.directory):
+                    status.to_approve.append(view)
+            except DirectoryError as exc:
+                log.warning("could not check the approvers of %s: %s", view.id, exc)
+        return status

@@ -1,0 +1,93 @@
+"""Small, race-safe building blocks on the tables: conditional transitions, event claims,
+the instance key, request ids. The workflow composes them inside its transactions."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from bot.core.states import RequestState, check_transition
+from bot.db.columns import utc_now
+from bot.db.engine import Database
+from bot.db.models import InstanceRow, ProcessedEventRow, RequestRow
+
+REQUEST_ID_LENGTH = 8  # base32 of 5 random bytes: [A-Z2-7]{8}, safe in a RoleSessionName
+
+
+def new_request_id() -> str:
+    return base64.b32encode(secrets.token_bytes(5)).decode("ascii")
+
+
+def transition(
+    session: Session,
+    request_id: str,
+    expected: RequestState,
+    target: RequestState,
+    **values: Any,
+) -> bool:
+    """Move one request `expected -> target` with a conditional UPDATE; False when another
+    caller (thread, replica, retried event) got there first or the state is different."""
+    check_transition(expected, target)
+    result = session.execute(
+        update(RequestRow)
+        .where(RequestRow.id == request_id, RequestRow.state == expected.value)
+        .values(state=target.value, version=RequestRow.version + 1, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def lock_request(session: Session, request_id: str) -> RequestRow | None:
+    """Load a request and hold its row lock (PostgreSQL) until the transaction ends; on
+    SQLite the transaction already holds the database write lock."""
+    return session.execute(
+        select(RequestRow).where(RequestRow.id == request_id).with_for_update()
+    ).scalar_one_or_none()
+
+
+def _insert_for(session: Session) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def claim_event(database: Database, event_key: str, *, now: datetime | None = None) -> bool:
+    """True only for the first caller with this key, across threads and processes."""
+    if not event_key:
+        raise ValueError("an event key is needed to de-duplicate an event")
+    with database.transaction() as session:
+        insert = _insert_for(session)
+        result = session.execute(
+            insert(ProcessedEventRow)
+            .values(event_key=event_key[:255], claimed_at=now or utc_now())
+            .on_conflict_do_nothing(index_elements=["event_key"])
+            .returning(ProcessedEventRow.event_key)
+        )
+        # A row comes back only when this call inserted it (rowcount is unreliable here).
+        return result.first() is not None
+
+
+def prune_events(session: Session, older_than: datetime) -> int:
+    """Forget claims older than Slack's retry window; they can never be retried again."""
+    result = session.execute(
+        delete(ProcessedEventRow).where(ProcessedEventRow.claimed_at < older_than)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def instance_key(database: Database) -> bytes:
+    """The installation's random key, made by whichever process asks first."""
+    with database.transaction() as session:
+        insert = _insert_for(session)
+        session.execute(
+            insert(InstanceRow)
+            .values(id=1, key=secrets.token_hex(32), created_at=utc_now())
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+        key = session.execute(select(InstanceRow.key).where(InstanceRow.id == 1)).scalar_one()
+    return bytes.fromhex(key)

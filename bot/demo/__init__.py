@@ -1,0 +1,1 @@
+"""The demo: a local, realistic setting for trying jitbot end to end."""

@@ -1,0 +1,700 @@
+"""A fake Slack Web API over real HTTP, for tests and for `jitbot demo`.
+
+It listens on a free 127.0.0.1 port in a background thread and answers the Web API
+methods jitbot uses with Slack's documented response shapes, so a stock
+`WebClient(base_url=fake.url)` works unchanged. Every call is recorded (method, parsed
+arguments, headers, status) and can be awaited from another thread. On demand the next
+calls of a method fail with 429 + Retry-After, a 5xx, or a Slack error code.
+
+URLs under `fake.url` (`http://127.0.0.1:<port>/api/`):
+  <method>            a Web API method, form, query string or JSON arguments
+  response/<anything> a response_url; recorded as method "response"
+  upload/<file id>    the upload URL handed out by files.getUploadURLExternal ("upload")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+# People, channels and groups every fresh fake knows; tests may add or change them.
+TEAM_ID = "T0JIT"
+APP_ID = "A0JIT"
+BOT_USER_ID = "U0JITBOT"
+BOT_ID = "B0JITBOT"
+ALICE, BOB, CAROL, DAVE, ERIN = "U0ALICE", "U0BOB", "U0CAROL", "U0DAVE", "U0ERIN"
+OPS_CHANNEL = "C0OPS"
+ALERTS_CHANNEL = "C0ALERTS"
+PRIVATE_CHANNEL = "G0SECRET"
+
+DEFAULT_USERS = {ALICE: "alice", BOB: "bob", CAROL: "carol", DAVE: "dave", ERIN: "erin",
+                 BOT_USER_ID: "jitbot"}
+DEFAULT_USERGROUPS = {
+    "oncall": [ALICE, BOB, CAROL, ERIN],
+    "oncall-leads": [BOB, CAROL],
+    "dba": [DAVE],
+}
+DEFAULT_CHANNELS = {OPS_CHANNEL: "ops", ALERTS_CHANNEL: "alerts-orders",
+                    PRIVATE_CHANNEL: "secret-ops"}
+
+_JSON_ARGS = ("blocks", "attachments", "view", "files", "metadata", "users")
+_ID = re.compile(r"^[CGDUW][A-Z0-9_]+$")
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_TEXT = 40000
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the fake received."""
+
+    method: str
+    args: dict[str, Any]
+    headers: dict[str, str]  # lower-case names
+    status: int
+    path: str
+    body: bytes = field(repr=False)
+    response: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def token(self) -> str | None:
+        auth = self.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            return auth[7:]
+        token = self.args.get("token")
+        return str(token) if token else None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and self.response.get("ok", True) is not False
+
+
+@dataclass
+class _Failure:
+    status: int
+    error: str
+    retry_after: int | None
+
+
+class SlackError(Exception):
+    def __init__(self, error: str, status: int = 200):
+        super().__init__(error)
+        self.error = error
+        self.status = status
+
+
+class FakeSlack:
+    """Start with `start()` (or `with FakeSlack() as fake:`); stop with `stop()`."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._cond = threading.Condition()
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+        self.socket_mode_url: str | None = None
+        self._reset_state()
+
+    # ------------------------------------------------------------ lifecycle
+
+    @property
+    def root(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    @property
+    def url(self) -> str:
+        """The Web API base URL: give it to WebClient(base_url=...) or SLACK_API_URL."""
+        return self.root + "api/"
+
+    def start(self) -> FakeSlack:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._server.serve_forever,
+                                            name="fake-slack", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        """Forget every call, message, view and file; restore the default directory."""
+        with self._cond:
+            self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._calls: list[Call] = []
+        self._failures: dict[str, list[_Failure]] = {}
+        self._messages: dict[str, dict[str, dict[str, Any]]] = {}  # channel -> ts -> message
+        self._ephemerals: list[dict[str, Any]] = []
+        self._views: dict[str, dict[str, Any]] = {}
+        self._home: dict[str, dict[str, Any]] = {}
+        self._files: dict[str, dict[str, Any]] = {}
+        self._counter = itertools.count(1)
+        self._rejected_tokens: set[str] = set()
+        self.users: dict[str, str] = dict(DEFAULT_USERS)
+        self.usergroups: dict[str, list[str]] = {h: list(m) for h, m in DEFAULT_USERGROUPS.items()}
+        self.channels: dict[str, str] = dict(DEFAULT_CHANNELS)
+
+    # ------------------------------------------------------------ configuration
+
+    def set_usergroup(self, handle: str, members: Iterable[str]) -> str:
+        """Create or replace a user group by handle (no `@`); returns its id."""
+        with self._cond:
+            self.usergroups[handle.lstrip("@")] = list(members)
+        return self.usergroup_id(handle)
+
+    @staticmethod
+    def usergroup_id(handle: str) -> str:
+        return "S0" + re.sub(r"[^A-Z0-9]", "", handle.lstrip("@").upper())
+
+    def add_channel(self, channel_id: str, name: str) -> None:
+        with self._cond:
+            self.channels[channel_id] = name.lstrip("#")
+
+    def add_user(self, user_id: str, name: str) -> None:
+        with self._cond:
+            self.users[user_id] = name
+
+    def reject_token(self, token: str) -> None:
+        """Calls made with this token fail with `invalid_auth`."""
+        with self._cond:
+            self._rejected_tokens.add(token)
+
+    def fail_next(
+        self,
+        method: str,
+        times: int = 1,
+        status: int = 429,
+        retry_after: int | None = 1,
+        error: str | None = None,
+    ) -> None:
+        """Make the next `times` calls of `method` fail.
+
+        status 429 answers `{"ok": false, "error": "ratelimited"}` with Retry-After;
+        5xx answers a server error; 200 with `error` answers `{"ok": false, "error": ...}`.
+        """
+        if error is None:
+            error = {429: "ratelimited"}.get(status, "internal_error")
+        with self._cond:
+            queue = self._failures.setdefault(method, [])
+            queue.extend(_Failure(status, error, retry_after if status == 429 else None)
+                         for _ in range(times))
+
+    # ------------------------------------------------------------ inspection
+
+    def calls(self, method: str | None = None) -> list[Call]:
+        with self._cond:
+            return [c for c in self._calls if method is None or c.method == method]
+
+    def wait_for(
+        self,
+        method: str,
+        predicate: Callable[[Call], bool] | None = None,
+        timeout: float = 10.0,
+    ) -> Call:
+        """The first recorded call of `method` that satisfies `predicate`; waits for it."""
+        return self.wait_calls(method, 1, predicate, timeout)[0]
+
+    def wait_calls(
+        self,
+        method: str,
+        count: int,
+        predicate: Callable[[Call], bool] | None = None,
+        timeout: float = 10.0,
+    ) -> list[Call]:
+        """At least `count` matching calls of `method`, in arrival order."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [c for c in self._calls
+                         if c.method == method and (predicate is None or predicate(c))]
+                if len(found) >= count:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    seen = ", ".join(c.method for c in self._calls) or "nothing"
+                    raise AssertionError(
+                        f"fake Slack got {len(found)} matching {method} call(s), wanted "
+                        f"{count}, within {timeout}s; it received: {seen}")
+                self._cond.wait(remaining)
+
+    def messages(self, channel: str) -> list[dict[str, Any]]:
+        """Top-level messages of a channel, oldest first, as they are now."""
+        with self._cond:
+            stored = self._messages.get(self._channel_id(channel), {})
+            return [_copy(m) for m in _by_ts(stored.values()) if not _is_reply(m)]
+
+    def replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """Replies in a thread, oldest first (the parent excluded)."""
+        with self._cond:
+            stored = self._messages.get(self._channel_id(channel), {})
+            return [_copy(m) for m in _by_ts(stored.values())
+                    if m.get("thread_ts") == thread_ts and m["ts"] != thread_ts]
+
+    def message(self, channel: str, ts: str) -> dict[str, Any]:
+        with self._cond:
+            found = self._messages.get(self._channel_id(channel), {}).get(ts)
+            if found is None:
+                raise KeyError(f"no message {ts} in {channel}")
+            return _copy(found)
+
+    def ephemerals(self, user: str | None = None) -> list[dict[str, Any]]:
+        with self._cond:
+            return [_copy(e) for e in self._ephemerals if user is None or e["user"] == user]
+
+    def responses(self) -> list[dict[str, Any]]:
+        """Bodies posted to response_url addresses, in order."""
+        return [dict(c.args, _path=c.path) for c in self.calls("response")]
+
+    def response_url(self, tag: str = "cmd") -> str:
+        """A response_url for a slash command or action payload that lands here."""
+        return f"{self.url}response/{TEAM_ID}/{next(self._counter)}/{tag}"
+
+    def views(self) -> list[dict[str, Any]]:
+        with self._cond:
+            return [_copy(v) for v in self._views.values()]
+
+    def home(self, user: str) -> dict[str, Any] | None:
+        with self._cond:
+            found = self._home.get(user)
+            return _copy(found) if found else None
+
+    def files(self) -> list[dict[str, Any]]:
+        with self._cond:
+            return [dict(f) for f in self._files.values()]
+
+    # ------------------------------------------------------------ the server side
+
+    def _record(self, call: Call) -> None:
+        with self._cond:
+            self._calls.append(call)
+            self._cond.notify_all()
+
+    def _take_failure(self, method: str) -> _Failure | None:
+        with self._cond:
+            queue = self._failures.get(method)
+            return queue.pop(0) if queue else None
+
+    def _handle(self, verb: str, path: str, query: str, headers: dict[str, str],
+                body: bytes) -> tuple[int, dict[str, str], bytes, dict[str, Any], str, dict]:
+        route = path.removeprefix(urlsplit(self.url).path)
+        if route.startswith("response/"):
+            method = "response"
+        elif route.startswith("upload/"):
+            method = "upload"
+        else:
+            method = route.strip("/")
+        args = _parse_args(query, headers.get("content-type", ""), body, raw=method == "upload")
+        failure = self._take_failure(method)
+        extra: dict[str, str] = {}
+        if failure is not None:
+            status, payload = failure.status, {"ok": False, "error": failure.error}
+            if failure.retry_after is not None:
+                extra["Retry-After"] = str(failure.retry_after)
+        else:
+            try:
+                status, payload = 200, self._answer(method, route, args, headers, body)
+            except SlackError as exc:
+                status, payload = exc.status, {"ok": False, "error": exc.error}
+        return status, extra, json.dumps(payload).encode(), payload, method, args
+
+    def _answer(self, method: str, route: str, args: dict[str, Any], headers: dict[str, str],
+                body: bytes) -> dict[str, Any]:
+        if method == "response":
+            return {"ok": True}
+        if method == "upload":
+            return self._upload(route.removeprefix("upload/"), body)
+        token = _token(headers, args)
+        if not token:
+            raise SlackError("not_authed")
+        with self._cond:
+            rejected = token in self._rejected_tokens
+        if rejected or not token.startswith(("xoxb-", "xoxp-", "xapp-")):
+            raise SlackError("invalid_auth")
+        if method == "apps.connections.open":
+            if not token.startswith("xapp-"):
+                raise SlackError("not_allowed_token_type")
+            if not self.socket_mode_url:
+                raise SlackError("no_socket_mode_server")
+            return {"ok": True, "url": self.socket_mode_url}
+        if token.startswith("xapp-"):
+            raise SlackError("not_allowed_token_type")
+        handler = _METHODS.get(method)
+        if handler is None:
+            raise SlackError("unknown_method")
+        with self._cond:
+            return handler(self, args)
+
+    # ---- answers (called with the lock held)
+
+    def _next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._counter):06d}"
+
+    def _channel_id(self, channel: str) -> str:
+        if channel.startswith("#"):
+            for cid, name in self.channels.items():
+                if name == channel[1:]:
+                    return cid
+            raise SlackError("channel_not_found")
+        return channel
+
+    def _known_channel(self, args: Mapping[str, Any], key: str = "channel") -> str:
+        raw = str(args.get(key) or "")
+        if not raw:
+            raise SlackError("channel_not_found")
+        cid = self._channel_id(raw)
+        if cid.startswith(("U", "W")):
+            return "D" + cid  # posting to a user id opens a DM with them
+        if cid not in self.channels and not _ID.match(cid):
+            raise SlackError("channel_not_found")
+        return cid
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": "https://jit-test.slack.com/", "team": "jit test",
+                "user": "jitbot", "team_id": TEAM_ID, "user_id": BOT_USER_ID,
+                "bot_id": BOT_ID, "is_enterprise_install": False}
+
+    def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        cid = self._known_channel(args)
+        _check_content(args)
+        ts = self._next_ts()
+        message = {"type": "message", "channel": cid, "ts": ts, "user": BOT_USER_ID,
+                   "bot_id": BOT_ID, "app_id": APP_ID, "team": TEAM_ID,
+                   "text": args.get("text") or "", "blocks": args.get("blocks") or [],
+                   "attachments": args.get("attachments") or []}
+        if args.get("thread_ts"):
+            message["thread_ts"] = str(args["thread_ts"])
+        if args.get("metadata"):
+            message["metadata"] = args["metadata"]
+        self._messages.setdefault(cid, {})[ts] = message
+        return {"ok": True, "channel": cid, "ts": ts, "message": _copy(message)}
+
+    def _update(self, args: dict[str, Any]) -> dict[str, Any]:
+        cid = self._known_channel(args)
+        ts = str(args.get("ts") or "")
+        message = self._messages.get(cid, {}).get(ts)
+        if message is None:
+            raise SlackError("message_not_found")
+        _check_content(args)
+        for key in ("text", "blocks", "attachments", "metadata"):
+            if key in args:
+                message[key] = args[key] or ([] if key != "text" else "")
+        message["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
+        return {"ok": True, "channel": cid, "ts": ts, "text": message["text"],
+                "message": _copy(message)}
+
+    def _delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        cid = self._known_channel(args)
+        ts = str(args.get("ts") or "")
+        if self._messages.get(cid, {}).pop(ts, None) is None:
+            raise SlackError("message_not_found")
+        return {"ok": True, "channel": cid, "ts": ts}
+
+    def _post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        cid = self._known_channel(args)
+        user = str(args.get("user") or "")
+        if not user:
+            raise SlackError("user_not_found")
+        _check_content(args)
+        ts = self._next_ts()
+        self._ephemerals.append({"channel": cid, "user": user, "message_ts": ts,
+                                 "text": args.get("text") or "",
+                                 "blocks": args.get("blocks") or [],
+                                 "thread_ts": args.get("thread_ts")})
+        return {"ok": True, "message_ts": ts}
+
+    def _permalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        cid = self._known_channel(args)
+        ts = str(args.get("message_ts") or "")
+        if ts not in self._messages.get(cid, {}):
+            raise SlackError("message_not_found")
+        return {"ok": True, "channel": cid,
+                "permalink": f"https://jit-test.slack.com/archives/{cid}/p{ts.replace('.', '')}"}
+
+    def _reaction_add(self, args: dict[str, Any]) -> dict[str, Any]:
+        cid = self._known_channel(args)
+        message = self._messages.get(cid, {}).get(str(args.get("timestamp") or ""))
+        if message is None:
+            raise SlackError("message_not_found")
+        name = str(args.get("name") or "")
+        reactions = message.setdefault("reactions", [])
+        for reaction in reactions:
+            if reaction["name"] == name:
+                if BOT_USER_ID in reaction["users"]:
+                    raise SlackError("already_reacted")
+                reaction["users"].append(BOT_USER_ID)
+                reaction["count"] += 1
+                break
+        else:
+            reactions.append({"name": name, "users": [BOT_USER_ID], "count": 1})
+        return {"ok": True}
+
+    def _user_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        uid = str(args.get("user") or "")
+        name = self.users.get(uid)
+        if name is None:
+            raise SlackError("user_not_found")
+        return {"ok": True, "user": {
+            "id": uid, "team_id": TEAM_ID, "name": name, "real_name": name.title(),
+            "deleted": False, "is_bot": uid == BOT_USER_ID, "tz": "Europe/London",
+            "profile": {"display_name": name, "real_name": name.title()},
+        }}
+
+    def _usergroups_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        with_users = str(args.get("include_users", "")).lower() in ("true", "1")
+        groups = []
+        for handle, members in sorted(self.usergroups.items()):
+            group: dict[str, Any] = {"id": self.usergroup_id(handle), "team_id": TEAM_ID,
+                                     "handle": handle, "name": handle, "is_usergroup": True,
+                                     "user_count": len(members)}
+            if with_users:
+                group["users"] = list(members)
+            groups.append(group)
+        return {"ok": True, "usergroups": groups}
+
+    def _usergroup_users(self, args: dict[str, Any]) -> dict[str, Any]:
+        wanted = str(args.get("usergroup") or "")
+        for handle, members in self.usergroups.items():
+            if self.usergroup_id(handle) == wanted:
+                return {"ok": True, "users": list(members)}
+        raise SlackError("no_such_subteam")
+
+    def _channel_object(self, cid: str) -> dict[str, Any]:
+        private = cid.startswith("G")
+        return {"id": cid, "name": self.channels[cid], "is_channel": not private,
+                "is_group": private, "is_private": private, "is_member": True,
+                "is_archived": False}
+
+    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        cid = str(args.get("channel") or "")
+        if cid not in self.channels:
+            raise SlackError("channel_not_found")
+        return {"ok": True, "channel": self._channel_object(cid)}
+
+    def _conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "channels": [self._channel_object(c) for c in sorted(self.channels)],
+                "response_metadata": {"next_cursor": ""}}
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = args.get("users")
+        first = (users if isinstance(users, str) else ",".join(users or [])).split(",")[0]
+        if not first:
+            raise SlackError("users_list_not_supplied")
+        return {"ok": True, "channel": {"id": "D" + first}}
+
+    def _view_record(self, view: Any, **extra: Any) -> dict[str, Any]:
+        if not isinstance(view, dict) or view.get("type") not in ("modal", "home"):
+            raise SlackError("invalid_arguments")
+        if len(view.get("blocks") or []) > 100:
+            raise SlackError("invalid_arguments")
+        view_id = f"V{next(self._counter):08d}"
+        record = {**view, "id": view_id, "team_id": TEAM_ID, "app_id": APP_ID,
+                  "bot_id": BOT_ID, "hash": f"{time.time():.6f}.{view_id}",
+                  "state": {"values": {}}, **extra}
+        return record
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("trigger_id"):
+            raise SlackError("invalid_trigger_id")
+        record = self._view_record(args.get("view"), trigger_id=args["trigger_id"])
+        self._views[record["id"]] = record
+        return {"ok": True, "view": _copy(record)}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = str(args.get("user_id") or "")
+        if not user:
+            raise SlackError("invalid_arguments")
+        record = self._view_record(args.get("view"), user_id=user)
+        self._home[user] = record
+        self._views[record["id"]] = record
+        return {"ok": True, "view": _copy(record)}
+
+    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        view_id = args.get("view_id")
+        external = args.get("external_id")
+        old = next((v for v in self._views.values()
+                    if v["id"] == view_id or (external and v.get("external_id") == external)),
+                   None)
+        if old is None:
+            raise SlackError("not_found")
+        record = self._view_record(args.get("view"))
+        record["id"] = old["id"]
+        self._views[old["id"]] = record
+        return {"ok": True, "view": _copy(record)}
+
+    def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
+        filename = str(args.get("filename") or "")
+        length = int(args.get("length") or 0)
+        if not filename or length <= 0:
+            raise SlackError("invalid_arguments")
+        file_id = f"F{next(self._counter):08d}"
+        self._files[file_id] = {"id": file_id, "filename": filename, "length": length,
+                                "content": None, "completed": False}
+        return {"ok": True, "upload_url": f"{self.url}upload/{file_id}", "file_id": file_id}
+
+    def _upload(self, file_id: str, body: bytes) -> dict[str, Any]:
+        with self._cond:
+            record = self._files.get(file_id)
+            if record is None:
+                raise SlackError("file_not_found", 404)
+            record["content"] = body
+        return {"ok": True}
+
+    def _complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
+        items = args.get("files")
+        if not isinstance(items, list) or not items:
+            raise SlackError("invalid_arguments")
+        cid = self._known_channel(args, "channel_id") if args.get("channel_id") else None
+        shared = []
+        for item in items:
+            record = self._files.get(str(item.get("id")))
+            if record is None or record["content"] is None:
+                raise SlackError("file_not_found")
+            record.update(completed=True, title=item.get("title") or record["filename"],
+                          channel=cid, thread_ts=args.get("thread_ts"),
+                          initial_comment=args.get("initial_comment"))
+            shared.append({"id": record["id"], "name": record["filename"],
+                           "title": record["title"], "size": len(record["content"]),
+                           "mimetype": "text/plain",
+                           "url_private": f"https://files.jit-test.slack.com/{record['id']}",
+                           "channels": [cid] if cid else [], "groups": [], "ims": []})
+        if cid:
+            ts = self._next_ts()
+            message = {"type": "message", "subtype": "file_share", "channel": cid, "ts": ts,
+                       "user": BOT_USER_ID, "bot_id": BOT_ID,
+                       "text": args.get("initial_comment") or "", "files": shared}
+            if args.get("thread_ts"):
+                message["thread_ts"] = str(args["thread_ts"])
+            self._messages.setdefault(cid, {})[ts] = message
+        return {"ok": True, "files": shared}
+
+
+_METHODS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] = {
+    "auth.test": FakeSlack._auth_test,
+    "chat.postMessage": FakeSlack._post_message,
+    "chat.update": FakeSlack._update,
+    "chat.delete": FakeSlack._delete,
+    "chat.postEphemeral": FakeSlack._post_ephemeral,
+    "chat.getPermalink": FakeSlack._permalink,
+    "reactions.add": FakeSlack._reaction_add,
+    "users.info": FakeSlack._user_info,
+    "usergroups.list": FakeSlack._usergroups_list,
+    "usergroups.users.list": FakeSlack._usergroup_users,
+    "conversations.info": FakeSlack._conversations_info,
+    "conversations.list": FakeSlack._conversations_list,
+    "conversations.open": FakeSlack._conversations_open,
+    "views.open": FakeSlack._views_open,
+    "views.publish": FakeSlack._views_publish,
+    "views.update": FakeSlack._views_update,
+    "files.getUploadURLExternal": FakeSlack._upload_url,
+    "files.completeUploadExternal": FakeSlack._complete_upload,
+}
+
+
+def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "FakeSlack/1.0"
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def _serve(self, verb: str) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, extra, data, payload, method, args = fake._handle(
+                verb, parts.path, parts.query, headers, body)
+            fake._record(Call(method=method, args=args, headers=headers, status=status,
+                              path=parts.path, body=body, response=payload))
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in extra.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the call log is the record; stderr stays quiet
+
+    return Handler
+
+
+def _parse_args(query: str, content_type: str, body: bytes, raw: bool) -> dict[str, Any]:
+    args: dict[str, Any] = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+    if raw:
+        args["length"] = len(body)
+        return args
+    if body:
+        if "json" in content_type:
+            parsed = json.loads(body.decode("utf-8"))
+            if isinstance(parsed, dict):
+                args.update(parsed)
+        else:
+            form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+            args.update({k: v[-1] for k, v in form.items()})
+    for key in _JSON_ARGS:
+        value = args.get(key)
+        if isinstance(value, str) and value[:1] in "[{":
+            with contextlib.suppress(ValueError):
+                args[key] = json.loads(value)
+    return args
+
+
+def _token(headers: Mapping[str, str], args: Mapping[str, Any]) -> str | None:
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:]
+    token = args.get("token")
+    return str(token) if token else None
+
+
+def _check_content(args: Mapping[str, Any]) -> None:
+    """Slack's own limits, so an oversized card fails here as it would in Slack."""
+    text, blocks = args.get("text"), args.get("blocks")
+    if not text and not blocks and not args.get("attachments"):
+        raise SlackError("no_text")
+    if text and len(str(text)) > MAX_TEXT:
+        raise SlackError("msg_too_long")
+    if blocks is not None:
+        if not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS:
+            raise SlackError("invalid_blocks")
+        for block in blocks:
+            section = (block.get("text") or {}) if isinstance(block, dict) else {}
+            if len(section.get("text") or "") > MAX_SECTION_TEXT:
+                raise SlackError("invalid_blocks")
+
+
+def _is_reply(message: Mapping[str, Any]) -> bool:
+    return bool(message.get("thread_ts")) and message["thread_ts"] != message["ts"]
+
+
+def _by_ts(messages: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(messages, key=lambda m: float(m["ts"]))
+
+
+def _copy(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))

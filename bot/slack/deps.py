@@ -1,0 +1,64 @@
+"""What the Slack listeners need, built once at the entry point and passed to `register`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from slack_bolt.context.respond import Respond
+from slack_sdk import WebClient
+
+from bot.core.catalog import Catalog
+from bot.core.params import BoundRequest
+from bot.core.runbooks import Runbook
+from bot.core.workflow import Workflow
+from bot.metrics import Metrics
+from bot.slack.workers import WorkerPool
+
+
+@dataclass(frozen=True)
+class RequestSubmission:
+    """A request that passed every parameter check, ready for the workflow.
+
+    `thread_ts` is set when the request comes from an alert thread: the card goes there.
+    `respond` answers the requester privately (Slack's response_url, valid 30 minutes).
+    """
+
+    bound: BoundRequest
+    requester_id: str
+    channel_id: str
+    source: Literal["command", "alert", "modal"]
+    thread_ts: str | None = None
+    trigger_id: str | None = None
+    response_url: str | None = None
+    respond: Respond | None = None
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A request refused before it reached the workflow; audited by `SlackDeps.rejections`."""
+
+    user_id: str
+    channel_id: str
+    runbook: str | None
+    problems: list[str]
+
+
+@dataclass
+class SlackDeps:
+    catalog: Catalog
+    client: WebClient
+    workers: WorkerPool
+    metrics: Metrics = field(default_factory=Metrics)
+    # runs on the worker pool: records the request and posts its card
+    requests: Callable[[RequestSubmission], None] | None = None
+    # runs on the worker pool: audits a refused request
+    rejections: Callable[[Rejection], None] | None = None
+    # may do Slack look-ups (user groups), so help that uses it runs on the worker pool
+    may_request: Callable[[str, Runbook], bool] | None = None
+    command: str = "/jit"
+    # the request workflow every button, reaction and event acts on
+    workflow: Workflow | None = None
+    approve_reactions: frozenset[str] = frozenset({"white_check_mark", "heavy_check_mark", "+1"})
+    deny_reactions: frozenset[str] = frozenset({"x", "no_entry"})

@@ -1,0 +1,57 @@
+"""Hand a person's action to the worker pool and answer them privately if it is refused.
+
+Every listener that acts on the workflow goes through `hand_off`, so a refusal, an outage
+or a full pool reads the same everywhere and never reaches the person as a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from bot.core.ports import Refused
+from bot.slack import blocks
+from bot.slack.deps import SlackDeps
+from bot.slack.workers import PoolBusy
+
+log = logging.getLogger(__name__)
+
+
+def tell(deps: SlackDeps, channel: str, user: str, text: str,
+         thread_ts: str | None = None) -> None:
+    """An ephemeral message only `user` sees."""
+    message = blocks.notice(text)
+    try:
+        deps.client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts,
+                                       **message.as_kwargs())
+    except SlackApiError as exc:
+        log.warning("could not tell the user", extra={"error": exc.response.get("error")})
+
+
+def hand_off(deps: SlackDeps, name: str, user: str, channel: str,
+             work: Callable[[], Any], thread_ts: str | None = None) -> bool:
+    """Run `work` on the pool; refusals and failures become an ephemeral for `user`.
+    Returns False when the pool is full (the person has been told)."""
+
+    def run() -> None:
+        try:
+            work()
+        except Refused as refusal:
+            tell(deps, channel, user, refusal.user_message, thread_ts)
+        except Exception:
+            ref = uuid.uuid4().hex[:8]
+            log.exception("action failed", extra={"task": name, "ref": ref})
+            tell(deps, channel, user, f"jitbot hit an unexpected error and did nothing more "
+                                      f"(reference {ref}); try again, or ask the jitbot "
+                                      "operators with that reference", thread_ts)
+
+    try:
+        deps.workers.submit(name, run)
+    except PoolBusy as busy:
+        tell(deps, channel, user, str(busy), thread_ts)
+        return False
+    return True

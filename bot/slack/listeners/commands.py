@@ -1,0 +1,160 @@
+"""`/jit`: help, runbook help, and requests. Parses, acks, hands off; nothing slow here.
+
+Help and input errors need no I/O, so they are the ack itself (Slack shows an ack body
+to the person who typed the command only). A valid request goes to the worker pool,
+where the workflow records it and posts its card.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.core.params import RequestError, RequestTextError, bind, split_request_text
+from bot.core.runbooks import Runbook
+from bot.db.columns import utc_now
+from bot.slack import blocks, overview
+from bot.slack.deps import Rejection, RequestSubmission, SlackDeps
+from bot.slack.workers import PoolBusy
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, deps: SlackDeps) -> None:
+    @app.command(deps.command)
+    def jit(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+        handle_command(deps, ack, command, respond)
+
+
+def handle_command(deps: SlackDeps, ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+    text = slack_unescape(command.get("text") or "").strip()
+    user_id = str(command.get("user_id") or "")
+    channel_id = str(command.get("channel_id") or "")
+    first, _, rest = text.partition(" ")
+    if not text or first.lower() == "help":
+        deps.metrics.slack_commands.labels("help").inc()
+        _help(deps, ack, respond, user_id, rest.strip())
+        return
+    if text.lower() == "status" and deps.workflow is not None:
+        deps.metrics.slack_commands.labels("status").inc()
+        _status(deps, ack, respond, user_id)
+        return
+
+    def refuse(runbook: str | None, message: blocks.Message, problems: list[str]) -> None:
+        deps.metrics.slack_commands.labels("rejected").inc()
+        ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
+        log.info("request refused", extra={"user": user_id, "runbook": runbook,
+                                           "problems": len(problems)})
+        if deps.rejections is not None:
+            _background(deps, "audit-rejection", deps.rejections,
+                        Rejection(user_id, channel_id, runbook, problems))
+
+    try:
+        parsed = split_request_text(text)
+    except RequestTextError as exc:
+        problems = [str(exc)]
+        refuse(None, blocks.problem(problems, blocks.GENERAL_USAGE), problems)
+        return
+    runbook = deps.catalog.get(parsed.runbook)
+    if runbook is None:
+        problems = [f"unknown runbook {parsed.runbook!r}; "
+                    f"known runbooks: {', '.join(deps.catalog.names) or 'none'}"]
+        message = blocks.problem(problems, blocks.GENERAL_USAGE,
+                                 f"Type {deps.command} help to see every runbook.")
+        refuse(None, message, problems)
+        return
+    try:
+        bound = bind(runbook, parsed.values, parsed.reason)
+    except RequestError as exc:
+        hint = None
+        if exc.missing and len(exc.missing) == len(exc.problems):
+            hint = (f"Give every parameter on the command line; {deps.command} help "
+                    f"{runbook.name} lists them with examples.")
+        refuse(runbook.name, blocks.problem(exc.problems, exc.usage, hint), exc.problems)
+        return
+    if deps.requests is None:
+        problems = ["this jitbot server takes no requests: it runs without a workflow"]
+        refuse(runbook.name, blocks.problem(problems, runbook.usage()), problems)
+        return
+    submission = RequestSubmission(
+        bound=bound,
+        requester_id=user_id,
+        channel_id=channel_id,
+        source="command",
+        trigger_id=command.get("trigger_id"),
+        response_url=command.get("response_url"),
+        respond=respond,
+    )
+    try:
+        deps.workers.submit("request", deps.requests, submission)
+    except PoolBusy as exc:
+        busy = blocks.notice(str(exc))
+        ack(text=busy.text, blocks=busy.blocks, response_type="ephemeral")
+        return
+    deps.metrics.slack_commands.labels("request").inc()
+    log.info("request handed to the workflow", extra={"user": user_id, "runbook": runbook.name})
+    ack()
+
+
+def _help(deps: SlackDeps, ack: Ack, respond: Respond, user_id: str, topic: str) -> None:
+    if topic:
+        runbook = deps.catalog.get(topic)
+        if runbook is None:
+            problems = [f"unknown runbook {topic!r}; "
+                        f"known runbooks: {', '.join(deps.catalog.names) or 'none'}"]
+            message = blocks.problem(problems, f"{deps.command} help <runbook>")
+        else:
+            message = blocks.runbook_help(runbook)
+        ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
+        return
+    may_request = deps.may_request
+    if may_request is None:
+        message = blocks.runbook_list(deps.catalog)
+        ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
+        return
+
+    def answer() -> None:
+        # membership look-ups go to Slack, hence off the listener thread
+        allowed: list[Runbook] = [rb for rb in deps.catalog if may_request(user_id, rb)]
+        message = blocks.runbook_list(allowed)
+        respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
+
+    try:
+        deps.workers.submit("help", answer)
+    except PoolBusy as exc:
+        busy = blocks.notice(str(exc))
+        ack(text=busy.text, blocks=busy.blocks, response_type="ephemeral")
+        return
+    ack()
+
+
+def _status(deps: SlackDeps, ack: Ack, respond: Respond, user_id: str) -> None:
+    workflow = deps.workflow
+    assert workflow is not None
+
+    def answer() -> None:
+        message = overview.status_message(workflow.status_for(user_id), utc_now())
+        respond(text=message.text, blocks=message.as_kwargs()["blocks"],
+                response_type="ephemeral")
+
+    try:
+        deps.workers.submit("status", answer)
+    except PoolBusy as exc:
+        busy = blocks.notice(str(exc))
+        ack(text=busy.text, blocks=busy.blocks, response_type="ephemeral")
+        return
+    ack()
+
+
+def _background(deps: SlackDeps, name: str, fn: Any, *args: Any) -> None:
+    try:
+        deps.workers.submit(name, fn, *args)
+    except PoolBusy:
+        log.warning("worker pool full; background task dropped", extra={"task": name})
+
+
+def slack_unescape(text: str) -> str:
+    """Slack sends `&`, `<`, `>` in command text as entities; get back what was typed."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

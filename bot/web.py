@@ -1,0 +1,117 @@
+"""The HTTP face of jitbot: one WSGI app served by waitress in a single process.
+
+POST /slack/events   commands, interactivity and events (Bolt's WSGI adapter)
+GET  /healthz        JSON; 200 when every check passes (the database is reachable)
+GET  /metrics        Prometheus text format
+
+One process on purpose: session credentials live only in memory and the scheduler that
+ends sessions runs beside them, so replicas would each hold different sessions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from waitress import create_server
+from waitress.server import BaseWSGIServer
+
+from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from bot.metrics import Metrics
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
+SLACK_PATH = "/slack/events"
+MAX_BODY_BYTES = 1 << 20  # Slack payloads are a few kilobytes; refuse anything absurd
+HealthCheck = Callable[[], None]  # raises when the thing it checks is unavailable
+
+log = logging.getLogger(__name__)
+
+
+class JitbotWeb:
+    """Routes the three endpoints; `bolt_app=None` serves only health and metrics
+    (Socket Mode, where Slack's traffic arrives over the WebSocket)."""
+
+    def __init__(
+        self,
+        bolt_app: App | None,
+        checks: Mapping[str, HealthCheck],
+        metrics: Metrics,
+    ) -> None:
+        self._slack = SlackRequestHandler(bolt_app, path=SLACK_PATH) if bolt_app else None
+        self._checks = dict(checks)
+        self._metrics = metrics
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO") or "/"
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == SLACK_PATH and self._slack is not None:
+            if method != "POST":
+                return _json(start_response, 405, {"error": "use POST"}, [("Allow", "POST")])
+            return self._slack(environ, start_response)
+        if path == "/healthz":
+            if method not in ("GET", "HEAD"):
+                return _json(start_response, 405, {"error": "use GET"}, [("Allow", "GET")])
+            return self._health(start_response)
+        if path == "/metrics":
+            if method not in ("GET", "HEAD"):
+                return _json(start_response, 405, {"error": "use GET"}, [("Allow", "GET")])
+            body = self._metrics.exposition()
+            start_response("200 OK", [("Content-Type", METRICS_CONTENT_TYPE),
+                                      ("Content-Length", str(len(body)))])
+            return [body]
+        return _json(start_response, 404, {"error": f"no such endpoint: {path}"})
+
+    def _health(self, start_response: StartResponse) -> Iterable[bytes]:
+        results: dict[str, str] = {}
+        healthy = True
+        for name, check in self._checks.items():
+            try:
+                check()
+                results[name] = "ok"
+            except Exception as exc:
+                # the type only: driver messages can carry connection strings
+                healthy = False
+                results[name] = f"unavailable ({type(exc).__name__})"
+                log.warning("health check failed", extra={"check": name,
+                                                           "error": type(exc).__name__})
+        body = {"status": "ok" if healthy else "unavailable", "checks": results}
+        return _json(start_response, 200 if healthy else 503, body)
+
+
+def _json(
+    start_response: StartResponse,
+    status: int,
+    body: dict[str, Any],
+    headers: list[tuple[str, str]] | None = None,
+) -> Iterable[bytes]:
+    data = json.dumps(body).encode()
+    reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed",
+              503: "Service Unavailable"}[status]
+    start_response(f"{status} {reason}", [("Content-Type", "application/json"),
+                                          ("Content-Length", str(len(data))), *(headers or [])])
+    return [data]
+
+
+def make_server(app: JitbotWeb, host: str, port: int, threads: int = 8) -> BaseWSGIServer:
+    """A waitress server, not yet running: call `.run()`; `.effective_port` is the port
+    really bound (useful with port 0; waitress gives it as text), `.close()` stops it."""
+    server = create_server(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="jitbot",
+        max_request_body_size=MAX_BODY_BYTES,
+        clear_untrusted_proxy_headers=True,
+    )
+    if not isinstance(server, BaseWSGIServer):  # several sockets: not what jitbot asks for
+        raise ValueError(f"{host!r} resolves to several addresses; give one host")
+    return server

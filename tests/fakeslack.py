@@ -1,0 +1,41 @@
+"""The fake Slack Web API for tests; it lives in bot/demo because `jitbot demo` runs it too."""
+
+from bot.demo.fake_slack import (
+    ALERTS_CHANNEL,
+    ALICE,
+    APP_ID,
+    BOB,
+    BOT_ID,
+    BOT_USER_ID,
+    CAROL,
+    DAVE,
+    DEFAULT_CHANNELS,
+    DEFAULT_USERGROUPS,
+    DEFAULT_USERS,
+    ERIN,
+    OPS_CHANNEL,
+    PRIVATE_CHANNEL,
+    TEAM_ID,
+    Call,
+    FakeSlack,
+)
+
+__all__ = [
+    "ALERTS_CHANNEL",
+    "ALICE",
+    "APP_ID",
+    "BOB",
+    "BOT_ID",
+    "BOT_USER_ID",
+    "CAROL",
+    "DAVE",
+    "DEFAULT_CHANNELS",
+    "DEFAULT_USERGROUPS",
+    "DEFAULT_USERS",
+    "ERIN",
+    "OPS_CHANNEL",
+    "PRIVATE_CHANNEL",
+    "TEAM_ID",
+    "Call",
+    "FakeSlack",
+]

@@ -1,0 +1,81 @@
+"""jitbot's bounded worker pool, and what a person sees when it is full."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from bot.slack.workers import PoolBusy, WorkerPool
+from tests.fakeslack import FakeSlack
+from tests.support.slack import start_bot
+
+
+def test_work_runs_on_a_worker_and_returns_its_result() -> None:
+    pool = WorkerPool(workers=2, queue_size=2)
+    try:
+        assert pool.submit("double", lambda x: x * 2, 21).result(timeout=5) == 42
+        assert pool.submit("name", threading.current_thread).result(timeout=5).name.startswith(
+            "jit-worker")
+    finally:
+        pool.shutdown()
+
+
+def test_a_failing_task_is_logged_and_frees_its_slot(caplog: pytest.LogCaptureFixture) -> None:
+    pool = WorkerPool(workers=1, queue_size=0)
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    try:
+        with pytest.raises(RuntimeError, match="boom"):
+            pool.submit("broken", broken).result(timeout=5)
+        assert pool.submit("after", lambda: "ok").result(timeout=5) == "ok"
+    finally:
+        pool.shutdown()
+    (record,) = [r for r in caplog.records if r.getMessage() == "task failed"]
+    assert record.task == "broken"  # type: ignore[attr-defined]
+
+
+def test_a_full_pool_refuses_at_once_and_recovers() -> None:
+    refused: list[int] = []
+    pool = WorkerPool(workers=1, queue_size=1, on_rejected=lambda: refused.append(1))
+    release = threading.Event()
+    started = threading.Event()
+
+    def hold() -> None:
+        started.set()
+        release.wait(10)
+
+    try:
+        running = pool.submit("hold", hold)
+        started.wait(5)
+        queued = pool.submit("queued", lambda: "queued")
+        with pytest.raises(PoolBusy, match="try again"):
+            pool.submit("one too many", lambda: None)
+        assert refused == [1]
+        assert pool.wait_idle(0.05) is False  # still holding
+        release.set()
+        assert pool.wait_idle(5) is True
+        running.result(timeout=5)
+        assert queued.result(timeout=5) == "queued"
+        assert pool.submit("again", lambda: "again").result(timeout=5) == "again"
+    finally:
+        release.set()
+        pool.shutdown()
+
+
+def test_a_request_while_the_pool_is_full_is_told_to_retry(fake_slack: FakeSlack) -> None:
+    pool = WorkerPool(workers=1, queue_size=0)
+    release = threading.Event()
+    pool.submit("hold", release.wait, 10)
+    bot = start_bot(fake_slack, workers=pool)
+    try:
+        reply = bot.slack.command('orders-lookup order_id=1001 reason="x"')
+        assert reply.status == 200
+        assert reply.json()["text"] == "jitbot is busy right now; try again in a minute"
+        assert bot.submissions.items == []
+    finally:
+        release.set()
+        bot.server.stop()
+        pool.shutdown()
