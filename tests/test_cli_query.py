@@ -18,14 +18,39 @@ ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 
 
+DATABASE: dict[str, str] = {}
+
+
 @pytest.fixture(autouse=True)
-def _aws_ready(moto_server: MotoServer, jit_role: str, orders_table: str) -> None:
-    """The moto server's environment (AWS_ENDPOINT_URL, keys, region) is what the CLI uses."""
+def _aws_ready(moto_server: MotoServer, jit_role: str, orders_table: str,
+               tmp_path: Path) -> None:
+    """The moto server's environment (AWS_ENDPOINT_URL, keys, region) is what the CLI uses;
+    each test audits into its own SQLite file."""
+    DATABASE["url"] = f"sqlite:///{tmp_path / 'audit.db'}"
 
 
 def _query(*args: str, folder: Path | None = None):
     return runner.invoke(app, ["query", *args], env={
-        "JITBOT_RUNBOOKS_DIR": str(folder or ROOT / "runbooks"), "COLUMNS": "200"})
+        "JITBOT_RUNBOOKS_DIR": str(folder or ROOT / "runbooks"), "COLUMNS": "200",
+        "JITBOT_DATABASE_URL": DATABASE["url"]})
+
+
+def test_a_cli_query_is_audited_without_secrets() -> None:
+    result = _query("orders-lookup", "order_id=1001", "--requester", "U123",
+                    "--approver", "U456", "--reason", "ticket 4411", "--format", "json")
+    assert result.exit_code == 0, result.output
+    exported = runner.invoke(app, ["audit", "export", "--format", "jsonl"],
+                             env={"JITBOT_DATABASE_URL": DATABASE["url"]})
+    rows = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert [r["event"] for r in rows] == ["credentials.issued", "query.executed"]
+    issued, executed = (r["details"] for r in rows)
+    assert issued["source"] == "cli" and issued["approvers"] == ["U456"]
+    assert issued["source_identity"] == "slack-U123"
+    assert issued["role_session_name"].startswith("jit-cli-")
+    assert executed["item_count"] == 1 and executed["key"] == ["ORDER#1001"]
+    assert "ada.lovelace" not in exported.stdout and "SecretAccessKey" not in exported.stdout
+    verify = runner.invoke(app, ["audit", "verify"], env={"JITBOT_DATABASE_URL": DATABASE["url"]})
+    assert verify.exit_code == 0, verify.output
 
 
 def test_json_output_is_the_redacted_item() -> None:

@@ -87,6 +87,28 @@ def table_text(
     return "\n".join(line.rstrip() for line in lines)
 
 
+def records_text(
+    items: Sequence[Mapping[str, Any]], columns: Sequence[str], *, max_value: int = 300
+) -> str:
+    """One `attribute  value` line per attribute, items separated by a blank line: how a
+    handful of wide items reads best (a table would clip most of their cells).
+
+    Values longer than `max_value` end in "…"; missing attributes are left out.
+    """
+    if not items:
+        return "(no items)"
+    width = max(_width(_printable(name)) for name in columns) if columns else 0
+    blocks = []
+    for item in items:
+        lines = [
+            _pad(_printable(name), width, False) + _GAP
+            + _clip(_printable(cell_text(item[name])), max_value)
+            for name in columns if name in item
+        ]
+        blocks.append("\n".join(line.rstrip() for line in lines) or "(no attributes)")
+    return "\n\n".join(blocks)
+
+
 def to_csv(items: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
     """CSV with a header row; nested values as compact JSON, missing attributes empty.
 

@@ -2,9 +2,10 @@
 
 Redaction fails closed: if it fails, or laying out the redacted items fails, nothing is
 posted and `ResultsWithheld` says why (without quoting any value). Small results go in
-the message as a table; large ones, or ones the table would have to cut columns from,
-also go out as a file: CSV for flat items, JSON lines when values are nested. `sha256`
-is taken of the file when there is one (the complete result), else of the table text.
+the message (up to three items one attribute per line, more as a table); large ones, or
+ones whose values or columns had to be cut, also go out as a file: CSV for flat items,
+JSON lines when values are nested. `sha256` is taken of the file when there is one (the
+complete result), else of the text.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from bot.core.execution import QueryResult
 from bot.core.ports import ResultOutput
 from bot.core.redaction import RedactionError, Redactor
 from bot.core.runbooks import Runbook
+
+RECORDS_UP_TO = 3
 
 
 class ResultsWithheld(Exception):
@@ -45,11 +48,16 @@ def _lay_out(runbook: Runbook, result: QueryResult, items: list[dict[str, Any]],
     summary = presentation.summary_line(count=len(items), redacted=redacted,
                                         truncated=result.truncated,
                                         milliseconds=result.milliseconds)
-    table = presentation.table_text(items, columns)
+    # A handful of items reads best one attribute per line; more, as a table.
+    if len(items) <= RECORDS_UP_TO:
+        table = presentation.records_text(items, columns)
+        rows = table.splitlines()
+    else:
+        table = presentation.table_text(items, columns)
+        rows = table.splitlines()[2:]
     fits = presentation.fits_in_message(table, count=len(items))
-    # The table clips long cells and leaves out columns that do not fit: then the whole
+    # Long values are clipped and columns that do not fit are left out: then the whole
     # result goes out as a file as well.
-    rows = table.splitlines()[2:]
     lossy = any(presentation.ELLIPSIS in row for row in rows) or "more not shown:" in table
     file_content = file_format = None
     if not fits or lossy:
