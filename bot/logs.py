@@ -53,6 +53,7 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # slack_sdk at DEBUG prints request bodies; urllib3/botocore likewise
-    for noisy in ("slack_sdk", "urllib3", "botocore", "boto3"):
+    # slack_sdk at DEBUG prints request bodies; urllib3/botocore likewise; APScheduler
+    # logs every sweep (every few seconds) at INFO
+    for noisy in ("slack_sdk", "urllib3", "botocore", "boto3", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

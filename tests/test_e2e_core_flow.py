@@ -98,13 +98,6 @@ def _card_says(slack: FakeSlack, ts: str, needle: str, timeout: float = 20.0) ->
                           lambda c: c.args.get("ts") == ts and needle in _text(c), timeout)
 
 
-def _uploaded(slack: FakeSlack, request_id: str) -> str:
-    """The content of every file the bot completed uploading for this request."""
-    slack.wait_for("files.completeUploadExternal", lambda c: request_id in _text(c))
-    return "".join(f["content"].decode() for f in slack.files()
-                   if f.get("completed") and f.get("content"))
-
-
 def _audit_verifies(bot: ServeProcess) -> str:
     result = subprocess.run([*jitbot_command(), "audit", "verify"], env=bot.env, cwd=REPO,
                             capture_output=True, text=True, timeout=60, check=False)
@@ -141,8 +134,8 @@ def test_happy_path_reaction_results_run_again_and_deadline(
     _react(bot, "white_check_mark", BOB, ts)
     [results] = _thread(slack, ts, "Results")
     assert "STUCK" in _text(results) and "3 values redacted" in _text(results)
-    posted = _text(results) + _uploaded(slack, request_id)
-    assert "ORDER#1001" in posted
+    posted = _text(results)  # one item: shown whole, one attribute per line
+    assert "ORDER#1001" in posted and "129.99" in posted
     for raw in RAW_PII:
         assert raw not in posted
     assert "@example.org" in posted  # the email rule keeps the domain
@@ -172,7 +165,7 @@ def test_approval_by_button_with_a_429_from_slack(bot: ServeProcess, slack: Fake
     slack.fail_next("chat.postMessage", times=1, status=429, retry_after=1)
     _click(bot, slack, "jit_approve", request_id, CAROL, ts)
     [results] = _thread(slack, ts, "Results")
-    assert "ORDER#1002" in _text(results) + _uploaded(slack, request_id)
+    assert "ORDER#1002" in _text(results)
     assert [c.status for c in slack.calls("chat.postMessage")].count(429) == 1
     time.sleep(0.5)
     assert len([c for c in slack.calls("chat.postMessage")
@@ -237,3 +230,22 @@ def test_unsigned_and_stale_requests_do_nothing(bot: ServeProcess, slack: FakeSl
     assert bot.slack.post(body, FORM, secret="not-the-secret").status == 401
     time.sleep(0.3)
     assert slack.calls() == []
+
+
+def test_large_results_arrive_as_a_redacted_file(bot: ServeProcess, slack: FakeSlack) -> None:
+    """A guarded scan needs two approvers; its ~30 items go out as a file."""
+    ts = _request(bot, slack, 'stuck-orders-scan status=PENDING reason="backlog review"')
+    request_id = _request_id(slack, ts)
+    _click(bot, slack, "jit_approve", request_id, BOB, ts)
+    _thread(slack, ts, "approved (1 of 2)")
+    assert not slack.calls("files.completeUploadExternal")
+    _click(bot, slack, "jit_approve", request_id, DAVE, ts)
+    done = slack.wait_for("files.completeUploadExternal", timeout=20)
+    assert done.args.get("thread_ts") == ts
+    [uploaded] = [f for f in slack.files() if f.get("completed")]
+    content = uploaded["content"].decode()
+    assert "ORDER#1004" in content and content.count("PENDING") >= 21
+    assert "@" in content and "ada.lovelace" not in content
+    for raw in RAW_PII:
+        assert raw not in content
+    _audit_verifies(bot)
