@@ -110,9 +110,18 @@ def test_bad_input_gets_an_ephemeral_error_with_usage_and_nothing_else(
     assert fake_slack.calls() == []
 
 
-def test_missing_parameters_say_how_to_give_them(jitbot_http: BotUnderTest) -> None:
-    body = ephemeral(jitbot_http.slack.command('customer-orders reason="x"'))
-    lines = body["text"].splitlines()
+def test_missing_parameters_open_the_form_or_say_how_to_give_them(
+    jitbot_http: BotUnderTest, fake_slack: FakeSlack
+) -> None:
+    reply = jitbot_http.slack.command('customer-orders reason="x"')
+    assert (reply.status, reply.body) == (200, "")
+    assert fake_slack.wait_for("views.open").args["view"]["callback_id"] == "jit_request_modal"
+
+    # when the form cannot open, the person reads what is missing instead
+    fake_slack.fail_next("views.open", status=200, error="expired_trigger_id")
+    jitbot_http.slack.command('customer-orders reason="x"',
+                              response_url=fake_slack.response_url())
+    lines = fake_slack.wait_for("response").args["text"].splitlines()
     assert lines[0] == "missing parameter customer_id (Numeric customer id, e.g. 42)"
     assert lines[1] == "missing parameter month (Month of the orders, YYYY-MM, e.g. 2026-11)"
     assert lines[2] == 'Usage: /jit customer-orders customer_id=42 month=2026-11 reason="..."'

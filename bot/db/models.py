@@ -1,5 +1,6 @@
 """The tables jitbot keeps: requests and their approvals, sessions and executions, the
-audit trail and its chain head, processed Slack event ids and the instance key.
+audit trail and its chain head, processed Slack event ids, alert offers too long for a
+button, and the instance key.
 
 No column ever holds AWS credentials other than the access key id (which the audit
 trail records by design): the secret key and session token live in memory only.
@@ -129,6 +130,21 @@ class ProcessedEventRow(Base):
 
     event_key: Mapped[str] = mapped_column(String(255), primary_key=True)
     claimed_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class AlertOfferRow(Base):
+    """A runbook offered under an alert whose parameters do not fit in a button's value
+    (Slack allows 2000 characters): the button carries this row's id instead. Kept as
+    long as the button may be clicked, which Slack does not bound."""
+
+    __tablename__ = "alert_offers"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    runbook: Mapped[str] = mapped_column(String(64))
+    params: Mapped[str] = mapped_column(Text)  # JSON object of raw values from the alert
+    channel: Mapped[str] = mapped_column(String(64))
+    alert_ts: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class InstanceRow(Base):

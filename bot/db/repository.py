@@ -1,10 +1,14 @@
 """Small, race-safe building blocks on the tables: conditional transitions, event claims,
-the instance key, request ids. The workflow composes them inside its transactions."""
+the instance key, request ids, stored alert offers. The workflow composes them inside its
+transactions."""
 
 from __future__ import annotations
 
 import base64
+import json
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +20,7 @@ from sqlalchemy.orm import Session
 from bot.core.states import RequestState, check_transition
 from bot.db.columns import utc_now
 from bot.db.engine import Database
-from bot.db.models import InstanceRow, ProcessedEventRow, RequestRow
+from bot.db.models import AlertOfferRow, InstanceRow, ProcessedEventRow, RequestRow
 
 REQUEST_ID_LENGTH = 8  # base32 of 5 random bytes: [A-Z2-7]{8}, safe in a RoleSessionName
 
@@ -91,3 +95,39 @@ def instance_key(database: Database) -> bytes:
         )
         key = session.execute(select(InstanceRow.key).where(InstanceRow.id == 1)).scalar_one()
     return bytes.fromhex(key)
+
+
+@dataclass(frozen=True)
+class StoredAlertOffer:
+    """A runbook offered under an alert, with the raw values matched in the alert."""
+
+    id: str
+    runbook: str
+    values: dict[str, str]
+    channel: str
+    alert_ts: str
+
+
+def save_alert_offer(database: Database, runbook: str, values: Mapping[str, str],
+                     channel: str, alert_ts: str) -> str:
+    """Store an offer whose values do not fit in a button; returns the id to reference."""
+    with database.transaction() as session:
+        offer_id = new_request_id()
+        while session.get(AlertOfferRow, offer_id) is not None:
+            offer_id = new_request_id()
+        session.add(AlertOfferRow(
+            id=offer_id, runbook=runbook,
+            params=json.dumps(dict(values), sort_keys=True, ensure_ascii=False),
+            channel=channel, alert_ts=alert_ts, created_at=utc_now(),
+        ))
+    return offer_id
+
+
+def load_alert_offer(database: Database, offer_id: str) -> StoredAlertOffer | None:
+    with database.transaction() as session:
+        row = session.get(AlertOfferRow, offer_id)
+        if row is None:
+            return None
+        return StoredAlertOffer(id=row.id, runbook=row.runbook,
+                                values={str(k): str(v) for k, v in json.loads(row.params).items()},
+                                channel=row.channel, alert_ts=row.alert_ts)

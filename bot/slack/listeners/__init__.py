@@ -8,9 +8,9 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.slack.deps import SlackDeps
-from bot.slack.listeners import actions, commands, reactions
+from bot.slack.listeners import actions, alerts, commands, home, modal, reactions
 
-MODULES = (commands, actions, reactions)
+MODULES = (commands, actions, reactions, alerts, modal, home)
 
 
 def register_all(app: App, deps: SlackDeps) -> None:

@@ -1,4 +1,7 @@
-"""Card buttons: Approve, Deny, Cancel, Run again, End session. Ack, then hand off."""
+"""Card buttons: Approve, Deny, Cancel, Run again, End session. Ack, then hand off.
+
+App Home shows Approve / Deny with the same action ids; those clicks carry no channel.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from bot.core.workflow import Workflow
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps
 from bot.slack.handoff import hand_off
+from bot.slack.listeners import home
 
 Verb = Callable[[Workflow, str, str], Any]
 VERBS: dict[str, Verb] = {
@@ -38,6 +42,11 @@ def _listener(deps: SlackDeps, action_id: str, verb: Verb) -> Callable[..., None
         thread_ts = message.get("thread_ts") or message.get("ts")
         request_id = str(action.get("value") or "")
         if workflow is None or not request_id:
+            return
+        if not channel:
+            # clicked in App Home: no channel to answer in, so Home shows the outcome
+            home.act_from_home(deps, action_id, user, request_id,
+                               lambda: verb(workflow, request_id, user))
             return
         hand_off(deps, action_id, user, channel,
                  lambda: verb(workflow, request_id, user), thread_ts)

@@ -2,7 +2,8 @@
 
 Help and input errors need no I/O, so they are the ack itself (Slack shows an ack body
 to the person who typed the command only). A valid request goes to the worker pool,
-where the workflow records it and posts its card.
+where the workflow records it and posts its card. A request with parameters left out
+opens the request modal (views.open, one call, while the trigger id is fresh).
 """
 
 from __future__ import annotations
@@ -12,11 +13,19 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot.core.params import RequestError, RequestTextError, bind, split_request_text
+from bot.core.params import (
+    RequestError,
+    RequestText,
+    RequestTextError,
+    bind,
+    split_request_text,
+)
 from bot.core.runbooks import Runbook
 from bot.db.columns import utc_now
 from bot.slack import blocks, overview
 from bot.slack.deps import Rejection, RequestSubmission, SlackDeps
+from bot.slack.listeners.modal import open_request_modal
+from bot.slack.modal_views import ModalContext
 from bot.slack.workers import PoolBusy
 
 log = logging.getLogger(__name__)
@@ -69,10 +78,27 @@ def handle_command(deps: SlackDeps, ack: Ack, command: dict[str, Any], respond: 
         bound = bind(runbook, parsed.values, parsed.reason)
     except RequestError as exc:
         hint = None
-        if exc.missing and len(exc.missing) == len(exc.problems):
+        left_out = only_missing(runbook, parsed, exc)
+        if left_out:
             hint = (f"Give every parameter on the command line; {deps.command} help "
                     f"{runbook.name} lists them with examples.")
-        refuse(runbook.name, blocks.problem(exc.problems, exc.usage, hint), exc.problems)
+        message = blocks.problem(exc.problems, exc.usage, hint)
+        trigger_id = str(command.get("trigger_id") or "")
+        if trigger_id and deps.requests is not None and left_out:
+            # the person left parameters out: a form asks for them, with what was typed
+            ack()
+            context = ModalContext(runbook.name, channel_id)
+            if open_request_modal(deps, trigger_id, runbook, parsed.values, parsed.reason,
+                                  context) is None:
+                deps.metrics.slack_commands.labels("modal").inc()
+                return
+            respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
+            deps.metrics.slack_commands.labels("rejected").inc()
+            if deps.rejections is not None:
+                _background(deps, "audit-rejection", deps.rejections,
+                            Rejection(user_id, channel_id, runbook.name, exc.problems))
+            return
+        refuse(runbook.name, message, exc.problems)
         return
     if deps.requests is None:
         problems = ["this jitbot server takes no requests: it runs without a workflow"]
@@ -96,6 +122,13 @@ def handle_command(deps: SlackDeps, ack: Ack, command: dict[str, Any], respond: 
     deps.metrics.slack_commands.labels("request").inc()
     log.info("request handed to the workflow", extra={"user": user_id, "runbook": runbook.name})
     ack()
+
+
+def only_missing(runbook: Runbook, parsed: RequestText, error: RequestError) -> bool:
+    """True when parameters were left out and nothing typed was wrong (a missing reason
+    aside): the modal can ask for the rest."""
+    reason_missing = runbook.reason == "required" and not (parsed.reason or "").strip()
+    return bool(error.missing) and len(error.problems) == len(error.missing) + reason_missing
 
 
 def _help(deps: SlackDeps, ack: Ack, respond: Respond, user_id: str, topic: str) -> None:
