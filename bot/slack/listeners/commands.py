@@ -113,15 +113,10 @@ def handle_command(deps: SlackDeps, ack: Ack, command: dict[str, Any], respond: 
         response_url=command.get("response_url"),
         respond=respond,
     )
-    try:
-        deps.workers.submit("request", deps.requests, submission)
-    except PoolBusy as exc:
-        busy = blocks.notice(str(exc))
-        ack(text=busy.text, blocks=busy.blocks, response_type="ephemeral")
+    if not _ack_after_handing_off(deps, ack, "request", deps.requests, submission):
         return
     deps.metrics.slack_commands.labels("request").inc()
     log.info("request handed to the workflow", extra={"user": user_id, "runbook": runbook.name})
-    ack()
 
 
 def only_missing(runbook: Runbook, parsed: RequestText, error: RequestError) -> bool:
@@ -154,13 +149,7 @@ def _help(deps: SlackDeps, ack: Ack, respond: Respond, user_id: str, topic: str)
         message = blocks.runbook_list(allowed)
         respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
 
-    try:
-        deps.workers.submit("help", answer)
-    except PoolBusy as exc:
-        busy = blocks.notice(str(exc))
-        ack(text=busy.text, blocks=busy.blocks, response_type="ephemeral")
-        return
-    ack()
+    _ack_after_handing_off(deps, ack, "help", answer)
 
 
 def _status(deps: SlackDeps, ack: Ack, respond: Respond, user_id: str) -> None:
@@ -172,13 +161,20 @@ def _status(deps: SlackDeps, ack: Ack, respond: Respond, user_id: str) -> None:
         respond(text=message.text, blocks=message.as_kwargs()["blocks"],
                 response_type="ephemeral")
 
+    _ack_after_handing_off(deps, ack, "status", answer)
+
+
+def _ack_after_handing_off(deps: SlackDeps, ack: Ack, name: str, fn: Any, *args: Any) -> bool:
+    """Queue `fn` on the worker pool and ack empty; when the pool is full, the ack itself
+    tells the person to try again. Returns whether the work was queued."""
     try:
-        deps.workers.submit("status", answer)
+        deps.workers.submit(name, fn, *args)
     except PoolBusy as exc:
         busy = blocks.notice(str(exc))
         ack(text=busy.text, blocks=busy.blocks, response_type="ephemeral")
-        return
+        return False
     ack()
+    return True
 
 
 def _background(deps: SlackDeps, name: str, fn: Any, *args: Any) -> None:
