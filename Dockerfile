@@ -1,4 +1,8 @@
 # jitbot: `jitbot serve` behind waitress, migrations on start, health on /healthz.
+#   docker build -t jitbot .
+#   docker run -p 3000:3000 -e SLACK_BOT_TOKEN -e SLACK_SIGNING_SECRET \
+#     -e JITBOT_DATABASE_URL=postgresql://... jitbot
+# Runbooks: mount your own folder over /app/runbooks. SQLite lives on the /data volume.
 FROM python:3.11-slim AS build
 WORKDIR /src
 # Pinned dependencies first (a cached layer), then the package itself from the source tree.
@@ -13,6 +17,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     JITBOT_PORT=3000 \
     JITBOT_RUNBOOKS_DIR=/app/runbooks \
+    JITBOT_MIGRATIONS_DIR=/app/migrations \
     JITBOT_DATABASE_URL=sqlite:////data/jitbot.db
 RUN groupadd --system --gid 10001 jitbot \
     && useradd --system --uid 10001 --gid jitbot --home-dir /app --shell /usr/sbin/nologin jitbot \

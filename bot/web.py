@@ -4,8 +4,9 @@ POST /slack/events   commands, interactivity and events (Bolt's WSGI adapter)
 GET  /healthz        JSON; 200 when every check passes (the database is reachable)
 GET  /metrics        Prometheus text format
 
-One process on purpose: session credentials live only in memory and the scheduler that
-ends sessions runs beside them, so replicas would each hold different sessions.
+One process per replica on purpose: session credentials live only in that process's
+memory, beside the scheduler that ends sessions. Replicas share state through the
+database (see docs/slack-app.md), never through memory.
 """
 
 from __future__ import annotations

@@ -206,6 +206,14 @@ def test_a_session_longer_than_the_role_allows_is_named(fresh_aws: AwsClients) -
     assert "MaxSessionDuration" in error.user_message and "15m" in error.user_message
 
 
+def test_role_chaining_one_hour_cap_is_named(fresh_aws: AwsClients) -> None:
+    error = _refused_by_sts(fresh_aws, "ValidationError", "The requested DurationSeconds "
+                            "exceeds the 1 hour session limit for roles assumed by role "
+                            "chaining.", status=400)
+    assert error.kind == "duration"
+    assert "1h" in error.user_message and "assumed role" in error.user_message
+
+
 def test_the_bots_own_expired_credentials_are_named(fresh_aws: AwsClients) -> None:
     error = _refused_by_sts(fresh_aws, "ExpiredToken", "The security token included in "
                             "the request is expired", status=400)

@@ -7,6 +7,7 @@ import typer
 from bot import __version__
 from bot.cli import audit as audit_commands
 from bot.cli import db as db_commands
+from bot.cli import demo as demo_command
 from bot.cli import query as query_command
 from bot.cli import runbooks as runbook_commands
 from bot.cli import serve as serve_command
@@ -40,6 +41,7 @@ audit_commands.register(app)
 db_commands.register(app)
 query_command.register(app)
 serve_command.register(app)
+demo_command.register(app)
 
 
 def main() -> None:

@@ -182,6 +182,13 @@ def _from_client_error(exc: ClientError, runbook: Runbook, seconds: int) -> Gran
         return GrantError(
             f"the bot cannot assume {role} (AWS said: {message or code}); {trust_fix}, and "
             "the bot's own IAM policy must allow sts:AssumeRole on the role", "denied")
+    if code == "ValidationError" and "role chaining" in message:
+        asked = format_duration(timedelta(seconds=seconds))
+        return GrantError(
+            f"the bot runs on role credentials, and AWS caps sessions assumed from a role at "
+            f"1h, so {asked} for {role} is refused; shorten the runbook's session.duration to "
+            "1h or less, or run the bot with credentials that are not an assumed role",
+            "duration")
     if code == "ValidationError" and "MaxSessionDuration" in message:
         asked = format_duration(timedelta(seconds=seconds))
         return GrantError(

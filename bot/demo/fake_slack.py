@@ -51,6 +51,7 @@ _ID = re.compile(r"^[CGDUW][A-Z0-9_]+$")
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
 MAX_TEXT = 40000
+_TS_COUNTER = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -282,6 +283,65 @@ class FakeSlack:
         with self._cond:
             return [dict(f) for f in self._files.values()]
 
+    def all_messages(self) -> list[dict[str, Any]]:
+        """Every stored message of every channel, thread replies included, oldest first."""
+        with self._cond:
+            stored = [m for channel in self._messages.values() for m in channel.values()]
+            return [_copy(m) for m in _by_ts(stored)]
+
+    def calls_after(self, seen: int, timeout: float) -> list[Call]:
+        """The calls recorded after the first `seen`, waiting up to `timeout` for one."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self._calls) <= seen:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                self._cond.wait(remaining)
+            return self._calls[seen:]
+
+    # ------------------------------------------------------------ other members of the workspace
+
+    def post_as(
+        self,
+        channel: str,
+        text: str,
+        *,
+        user: str | None = None,
+        bot_id: str | None = None,
+        thread_ts: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Store a message someone else posted (a person, or an app with `bot_id`), as
+        Slack would before telling the bot; returns it, `ts` and `channel` included."""
+        with self._cond:
+            cid = self._channel_id(channel)
+            message: dict[str, Any] = {"type": "message", "channel": cid, "ts": self._next_ts(),
+                                       "team": TEAM_ID, "text": text, **fields}
+            if user is not None:
+                message["user"] = user
+            if bot_id is not None:
+                message["bot_id"] = bot_id
+            if thread_ts:
+                message["thread_ts"] = thread_ts
+            self._messages.setdefault(cid, {})[message["ts"]] = message
+            return _copy(message)
+
+    def react_as(self, user: str, channel: str, ts: str, name: str) -> None:
+        """Record `user`'s reaction on a stored message (the bot hears of it by event)."""
+        with self._cond:
+            message = self._messages.get(self._channel_id(channel), {}).get(ts)
+            if message is None:
+                raise KeyError(f"no message {ts} in {channel}")
+            reactions = message.setdefault("reactions", [])
+            for reaction in reactions:
+                if reaction["name"] == name:
+                    if user not in reaction["users"]:
+                        reaction["users"].append(user)
+                        reaction["count"] += 1
+                    return
+            reactions.append({"name": name, "users": [user], "count": 1})
+
     # ------------------------------------------------------------ the server side
 
     def _record(self, call: Call) -> None:
@@ -347,7 +407,9 @@ class FakeSlack:
     # ---- answers (called with the lock held)
 
     def _next_ts(self) -> str:
-        return f"{int(time.time())}.{next(self._counter):06d}"
+        # never reset with the rest: a bot keeps its database across a test's reset, and
+        # Slack never gives two messages of a channel the same ts
+        return f"{int(time.time())}.{next(_TS_COUNTER) % 1_000_000:06d}"
 
     def _channel_id(self, channel: str) -> str:
         if channel.startswith("#"):
