@@ -10,7 +10,9 @@ PostgreSQL: ordinary READ COMMITTED transactions; conditional updates and row lo
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -80,6 +82,21 @@ class Database:
         return f"Database({self.url.render_as_string(hide_password=True)!r})"
 
 
+def _enable_wal(cursor: Any) -> None:
+    """Switch a file database to WAL. The switch takes an exclusive lock and, unlike
+    ordinary statements, does not wait on busy_timeout, so connections opening a fresh
+    file together (replicas starting at once) retry instead of failing."""
+    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _make_engine(url: URL, echo: bool) -> Engine:
     if url.get_backend_name() == "postgresql":
         return create_engine(
@@ -101,7 +118,7 @@ def _make_engine(url: URL, echo: bool) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
         if not memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(cursor)
         cursor.close()
 
     @event.listens_for(engine, "begin")
