@@ -37,8 +37,9 @@ class Timer:
         )
 
     def start(self) -> SweepReport:
-        """Sweep now, schedule every known deadline, then keep sweeping."""
-        report = self.workflow.sweep()
+        """Sweep now (approved requests a stopped bot left half-started end too), schedule
+        every known deadline, then keep sweeping."""
+        report = self.workflow.sweep(at_start=True)
         self.workflow.add_deadline_listener(self.schedule)
         for deadline in self.workflow.deadlines():
             self.schedule(deadline)

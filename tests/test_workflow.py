@@ -424,6 +424,22 @@ def test_status_lists_pending_active_recent_and_approvals_to_give(core: Core) ->
     assert core.workflow.status_for(OUTSIDER).to_approve == []
 
 
+def test_status_stays_bounded_however_many_requests_are_open(core: Core) -> None:
+    from bot.core.workflow import RECENT, SHOWN
+
+    made = [lookup(core, str(1000 + n)) for n in range(SHOWN + RECENT + 7)]
+    for view in made[:RECENT + 2]:
+        core.workflow.cancel(view.id, REQUESTER)
+    still_pending = made[RECENT + 2:]
+    assert len(still_pending) > SHOWN
+    mine = core.workflow.status_for(REQUESTER)
+    assert [v.id for v in mine.pending] == [v.id for v in reversed(still_pending)][:SHOWN]
+    assert [v.id for v in mine.recent] == [v.id for v in reversed(made[:RECENT + 2])][:RECENT]
+    # the oldest first: they expire soonest
+    assert [v.id for v in core.workflow.status_for(BOB).to_approve] == [
+        v.id for v in still_pending[:SHOWN]]
+
+
 def test_claim_event_is_true_once(core: Core) -> None:
     assert core.workflow.claim_event("Ev1")
     assert not core.workflow.claim_event("Ev1")

@@ -25,7 +25,7 @@ REFUSED = AuditEvent.approval_refused
 
 class Decisions:
     def __init__(self, steps: Steps, directory: Directory,
-                 start_session: Callable[[str], object]):
+                 start_session: Callable[[str, RequestView], object]):
         self.steps = steps
         self.directory = directory
         self.start_session = start_session
@@ -39,9 +39,12 @@ class Decisions:
             raise refusal
         updated = self.steps.view(view.id) or view
         self.steps.notify("decision", updated, user, decision)
-        self.steps.notify("request_updated", updated)
-        if quorum:
-            self.start_session(view.id)
+        if not quorum:
+            self.steps.notify("request_updated", updated)
+        else:
+            # the start updates the card (active, or ended with the reason) a moment later:
+            # one card update per approval, not two, on Slack's rate-limited chat.update
+            self.start_session(view.id, updated)
             updated = self.steps.view(view.id) or updated
         return updated
 

@@ -10,7 +10,7 @@ are dropped.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -60,11 +60,12 @@ class SessionRunner:
 
     # ---- starting ---------------------------------------------------------------------
 
-    def start(self, request_id: str) -> ResultOutput | None:
+    def start(self, request_id: str, approved: RequestView | None = None) -> ResultOutput | None:
         """Grant, record, run: called once, by the approval whose conditional update moved
-        the request to `approved`."""
-        view = self.steps.view(request_id)
-        if view is None or view.state is not RequestState.approved:
+        the request to `approved` (`approved`: the view it read just after, which saves a
+        read; the conditional update below still decides)."""
+        view = approved if approved is not None else self.steps.view(request_id)
+        if view is None or view.id != request_id or view.state is not RequestState.approved:
             return None
         runbook = self.steps.catalog.get(view.runbook)
         if runbook is None:
@@ -85,7 +86,7 @@ class SessionRunner:
             return None
         try:
             with self.steps.step() as step:
-                ends = step.now + runbook.session.duration
+                started, ends = step.now, step.now + runbook.session.duration
                 won = transition(step.session, view.id, RequestState.approved,
                                  RequestState.active, started_at=step.now,
                                  session_ends_at=ends)
@@ -110,7 +111,9 @@ class SessionRunner:
             return None
         self.credentials.put(view.id, grant, ends)
         self.announce(Deadline("session_end", view.id, ends))
-        active = self.steps.view(view.id) or view
+        # what the conditional update just wrote (it bumps the version by one)
+        active = replace(view, state=RequestState.active, started_at=started,
+                         session_ends_at=ends, version=view.version + 1)
         self.steps.notify("request_updated", active)
         return self.executions.execute(active, runbook, grant, actor=view.requester)
 
@@ -183,7 +186,14 @@ class SessionRunner:
             self.steps.notify("request_updated", view)
         return won
 
-    def end_due(self, now: datetime) -> list[str]:
+    def end_due(self, now: datetime, *, at_start: bool = False) -> list[str]:
+        """End the sessions past their deadline, and the approved requests whose session
+        never started. `at_start`: this process has begun no session yet, so every
+        approved request was left half-started by a bot that stopped; it ends now rather
+        than after `start_grace`. (Were another replica starting it at this moment, the
+        conditional updates still leave one outcome: its start finds the request ended
+        and drops the credentials.)"""
+        started_before = now if at_start else now - self.start_grace
         with self.steps.database.transaction() as session:
             due = list(session.execute(
                 select(RequestRow.id).where(RequestRow.state == RequestState.active.value,
@@ -191,7 +201,7 @@ class SessionRunner:
             ).scalars())
             stuck = list(session.execute(
                 select(RequestRow.id).where(RequestRow.state == RequestState.approved.value,
-                                            RequestRow.approved_at <= now - self.start_grace)
+                                            RequestRow.approved_at <= started_before)
             ).scalars())
         ended = [rid for rid in due if self.end(rid, SYSTEM_ACTOR, DEADLINE)]
         for rid in stuck:

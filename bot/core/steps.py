@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -90,6 +90,17 @@ class Steps:
             log.warning("step rolled back: %s", type(exc).__name__)
             raise Unavailable() from exc
 
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A transaction that only reads; a database failure is raised as `Unavailable`,
+        so a person whose click needed the look-up hears why nothing happened."""
+        try:
+            with self.database.transaction() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            log.warning("database read failed: %s", type(exc).__name__)
+            raise Unavailable() from exc
+
     def notify(self, name: str, *args: Any) -> tuple[bool, Any]:
         """Call one notifier method; a failure is logged, never raised into the workflow."""
         try:
@@ -117,7 +128,7 @@ class Steps:
         return found
 
     def view(self, request_id: str) -> RequestView | None:
-        with self.database.transaction() as session:
+        with self.reading() as session:
             row = session.get(RequestRow, request_id)
             return build_view(session, row, self.catalog) if row is not None else None
 
@@ -131,6 +142,31 @@ def build_view(session: Session, row: RequestRow, catalog: Catalog) -> RequestVi
     executions = session.execute(
         select(func.count()).select_from(ExecutionRow).where(ExecutionRow.request_id == row.id)
     ).scalar_one()
+    return _assemble(row, list(approvals), int(executions), catalog)
+
+
+def build_views(session: Session, rows: Sequence[RequestRow],
+                catalog: Catalog) -> list[RequestView]:
+    """The views of several requests with two queries in all, not two per request (what
+    a status or App Home lists)."""
+    if not rows:
+        return []
+    ids = [row.id for row in rows]
+    approvals: dict[str, list[ApprovalRow]] = {rid: [] for rid in ids}
+    for approval in session.execute(
+        select(ApprovalRow).where(ApprovalRow.request_id.in_(ids))
+        .order_by(ApprovalRow.decided_at, ApprovalRow.id)
+    ).scalars():
+        approvals[approval.request_id].append(approval)
+    counts = {rid: int(n) for rid, n in session.execute(
+        select(ExecutionRow.request_id, func.count()).where(ExecutionRow.request_id.in_(ids))
+        .group_by(ExecutionRow.request_id)
+    ).all()}
+    return [_assemble(row, approvals[row.id], counts.get(row.id, 0), catalog) for row in rows]
+
+
+def _assemble(row: RequestRow, approvals: Sequence[ApprovalRow], executions: int,
+              catalog: Catalog) -> RequestView:
     rendered = RenderedRequest.model_validate_json(row.rendered)
     runbook = catalog.get(row.runbook)
     return RequestView(
@@ -162,7 +198,7 @@ def build_view(session: Session, row: RequestRow, catalog: Catalog) -> RequestVi
         ended_at=row.ended_at,
         ended_by=row.ended_by,
         end_reason=row.end_reason,
-        executions=int(executions),
+        executions=executions,
         version=row.version,
     )
 

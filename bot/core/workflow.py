@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.core.audit import SYSTEM_ACTOR, AuditEvent, AuditTrail
 from bot.core.catalog import Catalog
@@ -38,19 +39,21 @@ from bot.core.ports import (
     RequestSource,
     RequestView,
     ResultOutput,
+    Unavailable,
     UserStatus,
 )
 from bot.core.sessions import Deadline, SessionRunner
 from bot.core.states import RequestState
-from bot.core.steps import Clock, Steps, build_view, log
+from bot.core.steps import Clock, Steps, build_view, build_views, log
 from bot.db.columns import utc_now
 from bot.db.engine import Database
-from bot.db.models import RequestRow
+from bot.db.models import ApprovalRow, RequestRow
 from bot.db.repository import claim_event, instance_key, prune_events, transition
 from bot.settings import Settings
 
 EVENT_MEMORY = timedelta(days=1)  # Slack retries an event for minutes, not days
 RECENT = 10
+SHOWN = 20  # requests per list in a status: what a Slack message or App Home can show
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ class Workflow:
         self.intake.attach_card(request_id, channel, ts)
 
     def find_by_card(self, channel: str, ts: str) -> RequestView | None:
-        with self.database.transaction() as session:
+        with self.steps.reading() as session:
             row = session.execute(
                 select(RequestRow).where(RequestRow.channel == channel, RequestRow.card_ts == ts)
             ).scalar_one_or_none()
@@ -186,8 +189,8 @@ class Workflow:
         """The requester or an eligible approver ends an active session now."""
         return self.sessions.end_by_user(request_id, user, why)
 
-    def end_due(self, now: datetime | None = None) -> list[str]:
-        return self.sessions.end_due(now or self.steps.clock())
+    def end_due(self, now: datetime | None = None, *, at_start: bool = False) -> list[str]:
+        return self.sessions.end_due(now or self.steps.clock(), at_start=at_start)
 
     def expire_due(self, now: datetime | None = None) -> list[str]:
         """Expire every pending request past its time, each exactly once."""
@@ -212,10 +215,12 @@ class Workflow:
             self.steps.notify("request_updated", view)
         return won
 
-    def sweep(self, now: datetime | None = None) -> SweepReport:
-        """End whatever is past due: what the timer runs every few seconds."""
+    def sweep(self, now: datetime | None = None, *, at_start: bool = False) -> SweepReport:
+        """End whatever is past due: what the timer runs every few seconds, and once with
+        `at_start` before the process serves anything (see SessionRunner.end_due)."""
         moment = now or self.steps.clock()
-        report = SweepReport(expired=self.expire_due(moment), ended=self.end_due(moment))
+        report = SweepReport(expired=self.expire_due(moment),
+                             ended=self.end_due(moment, at_start=at_start))
         with self.database.transaction() as session:
             prune_events(session, moment - EVENT_MEMORY)
         return report
@@ -234,36 +239,66 @@ class Workflow:
     # ---- lookups ----------------------------------------------------------------------
 
     def claim_event(self, event_key: str) -> bool:
-        """True only for the first delivery of a Slack event (across processes)."""
-        return claim_event(self.database, event_key)
+        """True only for the first delivery of a Slack event (across processes); raises
+        `Unavailable` when the database cannot record the claim."""
+        try:
+            return claim_event(self.database, event_key)
+        except SQLAlchemyError as exc:
+            log.warning("could not claim an event: %s", type(exc).__name__)
+            raise Unavailable() from exc
 
     def status_for(self, user: str) -> UserStatus:
-        """`/jit status` and App Home: the user's requests and the approvals they can give."""
-        with self.database.transaction() as session:
-            mine = session.execute(
-                select(RequestRow).where(RequestRow.requester == user)
-                .order_by(RequestRow.created_at.desc())
-            ).scalars().all()
+        """`/jit status` and App Home: the user's requests and the approvals they can give.
+
+        The work is bounded, whatever the history: at most SHOWN of the user's pending
+        requests and of their sessions (newest first), their last RECENT closed requests,
+        and at most SHOWN pending requests of others that this user may still decide
+        (oldest first: they expire soonest). Eligibility is checked on the rows, outside
+        the transaction (it may ask Slack), before any view is built."""
+        newest = RequestRow.created_at.desc()
+        with self.steps.reading() as session:
+
+            def mine(states: list[RequestState], limit: int) -> list[RequestView]:
+                rows = session.execute(
+                    select(RequestRow).where(RequestRow.requester == user,
+                                             RequestRow.state.in_([s.value for s in states]))
+                    .order_by(newest).limit(limit)
+                ).scalars().all()
+                return build_views(session, rows, self.catalog)
+
+            pending = mine([RequestState.pending], SHOWN)
+            active = mine([RequestState.active, RequestState.approved], SHOWN)
+            recent = mine([s for s in RequestState if s.is_final], RECENT)
             others = session.execute(
-                select(RequestRow).where(RequestRow.state == RequestState.pending.value,
-                                         RequestRow.requester != user)
+                select(RequestRow.id, RequestRow.runbook, RequestRow.requester)
+                .where(RequestRow.state == RequestState.pending.value,
+                       RequestRow.requester != user)
                 .order_by(RequestRow.created_at)
-            ).scalars().all()
-            views = [build_view(session, row, self.catalog) for row in mine]
-            candidates = [build_view(session, row, self.catalog) for row in others]
-        status = UserStatus(
-            pending=[v for v in views if v.state is RequestState.pending],
-            active=[v for v in views
-                    if v.state in (RequestState.active, RequestState.approved)],
-            recent=[v for v in views if v.state.is_final][:RECENT],
-        )
-        for view in candidates:
-            runbook = self.catalog.get(view.runbook)
-            if runbook is None or user in {a.user for a in view.approvals}:
+            ).all()
+            decided = set(session.execute(
+                select(ApprovalRow.request_id).join(RequestRow)
+                .where(ApprovalRow.approver == user,
+                       RequestRow.state == RequestState.pending.value)
+            ).scalars())
+        eligible = []
+        for request_id, runbook_name, requester in others:
+            runbook = self.catalog.get(runbook_name)
+            if runbook is None or request_id in decided:
                 continue
             try:
-                if may_approve(runbook, user, view.requester, self.directory):
-                    status.to_approve.append(view)
+                if may_approve(runbook, user, requester, self.directory):
+                    eligible.append(request_id)
             except DirectoryError as exc:
-                log.warning("could not check the approvers of %s: %s", view.id, exc)
-        return status
+                log.warning("could not check the approvers of %s: %s", request_id, exc)
+            if len(eligible) == SHOWN:
+                break
+        to_approve: list[RequestView] = []
+        if eligible:
+            with self.steps.reading() as session:
+                rows = session.execute(
+                    select(RequestRow).where(RequestRow.id.in_(eligible),
+                                             RequestRow.state == RequestState.pending.value)
+                    .order_by(RequestRow.created_at)
+                ).scalars().all()
+                to_approve = build_views(session, rows, self.catalog)
+        return UserStatus(pending=pending, active=active, to_approve=to_approve, recent=recent)

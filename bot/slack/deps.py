@@ -23,6 +23,8 @@ class RequestSubmission:
 
     `thread_ts` is set when the request comes from an alert thread: the card goes there.
     `respond` answers the requester privately (Slack's response_url, valid 30 minutes).
+    `delivery` identifies a form submission's delivery (handoff.delivery_key): the same
+    payload delivered again makes no second request.
     """
 
     bound: BoundRequest
@@ -33,6 +35,7 @@ class RequestSubmission:
     trigger_id: str | None = None
     response_url: str | None = None
     respond: Respond | None = None
+    delivery: str | None = None
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,31 @@ def tell(deps: SlackDeps, channel: str, user: str, text: str,
         log.warning("could not tell the user", extra={"error": exc.response.get("error")})
 
 
+def delivery_key(body: dict[str, Any]) -> str | None:
+    """What identifies one delivery of an interactive payload: Slack gives every click and
+    every form submission its own trigger_id, a click its action_ts and a form its view
+    hash, so the same payload delivered again (a retry by Slack or by a proxy) carries the
+    same ones, and nothing else does."""
+    trigger = str(body.get("trigger_id") or "")
+    if not trigger:
+        return None
+    actions = body.get("actions") or [{}]
+    stamp = actions[0].get("action_ts") or (body.get("view") or {}).get("hash") or ""
+    return f"interaction:{trigger}:{stamp}"
+
+
 def hand_off(deps: SlackDeps, name: str, user: str, channel: str,
-             work: Callable[[], Any], thread_ts: str | None = None) -> bool:
+             work: Callable[[], Any], thread_ts: str | None = None, *,
+             once: str | None = None) -> bool:
     """Run `work` on the pool; refusals and failures become an ephemeral for `user`.
+    With `once` (a delivery key), only the first delivery to claim it in the database
+    runs; a redelivery does nothing and says nothing.
     Returns False when the pool is full (the person has been told)."""
 
     def run() -> None:
         try:
+            if once and deps.workflow is not None and not deps.workflow.claim_event(once):
+                return
             work()
         except Refused as refusal:
             tell(deps, channel, user, refusal.user_message, thread_ts)

@@ -19,6 +19,8 @@ def connect(deps: SlackDeps, workflow: Workflow, directory: Directory) -> None:
 
     def submit(submission: RequestSubmission) -> None:
         try:
+            if submission.delivery and not workflow.claim_event(submission.delivery):
+                return  # a redelivery of a form that already made its request
             workflow.submit(submission.bound, submission.requester_id, submission.channel_id,
                             thread_ts=submission.thread_ts, source=submission.source)
         except Refused as refusal:

@@ -13,7 +13,7 @@ from slack_bolt import Ack, App
 from bot.core.workflow import Workflow
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps
-from bot.slack.handoff import hand_off
+from bot.slack.handoff import delivery_key, hand_off
 from bot.slack.listeners import home
 
 Verb = Callable[[Workflow, str, str], Any]
@@ -43,12 +43,13 @@ def _listener(deps: SlackDeps, action_id: str, verb: Verb) -> Callable[..., None
         request_id = str(action.get("value") or "")
         if workflow is None or not request_id:
             return
+        once = delivery_key(body)
         if not channel:
             # clicked in App Home: no channel to answer in, so Home shows the outcome
             home.act_from_home(deps, action_id, user, request_id,
-                               lambda: verb(workflow, request_id, user))
+                               lambda: verb(workflow, request_id, user), once=once)
             return
         hand_off(deps, action_id, user, channel,
-                 lambda: verb(workflow, request_id, user), thread_ts)
+                 lambda: verb(workflow, request_id, user), thread_ts, once=once)
 
     return on_click

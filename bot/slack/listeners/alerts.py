@@ -23,6 +23,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.core.alerts import match_alert, trigger_channels
+from bot.core.ports import Refused
 from bot.core.workflow import Workflow
 from bot.db.repository import load_alert_offer, save_alert_offer
 from bot.slack.alert_buttons import (
@@ -38,7 +39,7 @@ from bot.slack.alert_buttons import (
 from bot.slack.alert_text import message_text
 from bot.slack.channel_names import ChannelNames
 from bot.slack.deps import SlackDeps
-from bot.slack.handoff import hand_off, tell
+from bot.slack.handoff import delivery_key, hand_off, tell
 from bot.slack.listeners.modal import open_request_modal
 from bot.slack.modal_views import ModalContext
 from bot.slack.workers import PoolBusy
@@ -132,7 +133,14 @@ class AlertDesk:
             self._tell(channel, user, f"there is no runbook {offer.runbook} any more; "
                        "type /jit help to see the runbooks", alert_ts)
             return
+        once = delivery_key(body)
         if runbook.reason == "required":
+            try:
+                if once and not workflow.claim_event(once):
+                    return  # a redelivered click: the first delivery opened the form
+            except Refused as refusal:
+                self._tell(channel, user, refusal.user_message, alert_ts)
+                return
             context = ModalContext(runbook.name, channel, alert_ts, source="alert")
             error = open_request_modal(deps, str(body.get("trigger_id") or ""), runbook,
                                        offer.values, None, context)
@@ -146,7 +154,7 @@ class AlertDesk:
             workflow.create(user, runbook.name, offer.values, reason, channel,
                             thread_ts=alert_ts, source="alert")
 
-        hand_off(deps, "alert-request", user, channel, request, alert_ts)
+        hand_off(deps, "alert-request", user, channel, request, alert_ts, once=once)
 
     def _offer(self, workflow: Workflow, raw: str) -> Offer | None:
         try:

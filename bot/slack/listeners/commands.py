@@ -20,6 +20,7 @@ from bot.core.params import (
     bind,
     split_request_text,
 )
+from bot.core.ports import Refused
 from bot.core.runbooks import Runbook
 from bot.db.columns import utc_now
 from bot.slack import blocks, overview
@@ -157,7 +158,12 @@ def _status(deps: SlackDeps, ack: Ack, respond: Respond, user_id: str) -> None:
     assert workflow is not None
 
     def answer() -> None:
-        message = overview.status_message(workflow.status_for(user_id), utc_now())
+        try:
+            status = workflow.status_for(user_id)
+        except Refused as refusal:  # the database is out: say so rather than nothing
+            respond(text=refusal.user_message, response_type="ephemeral")
+            return
+        message = overview.status_message(status, utc_now())
         respond(text=message.text, blocks=message.as_kwargs()["blocks"],
                 response_type="ephemeral")
 

@@ -74,12 +74,16 @@ def publish_home(deps: SlackDeps, user: str, notice: str | None = None) -> bool:
 
 
 def act_from_home(deps: SlackDeps, name: str, user: str, request_id: str,
-                  work: Callable[[], Any]) -> None:
-    """Run a card button clicked in App Home on the pool, then re-publish that Home."""
+                  work: Callable[[], Any], *, once: str | None = None) -> None:
+    """Run a card button clicked in App Home on the pool, then re-publish that Home.
+    With `once` (a delivery key) a redelivered click does nothing."""
 
     def run() -> None:
         notice: str | None = None
         try:
+            workflow = deps.workflow
+            if once and workflow is not None and not workflow.claim_event(once):
+                return
             work()
         except Refused as refusal:
             notice = refusal.user_message

@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.core.runbooks import Runbook
 from bot.slack.deps import RequestSubmission, SlackDeps
+from bot.slack.handoff import delivery_key
 from bot.slack.modal_views import (
     MODAL_CALLBACK,
     REASON_BLOCK,
@@ -87,6 +88,7 @@ def handle_submission(deps: SlackDeps, ack: Ack, body: dict[str, Any],
         channel_id=context.channel,
         source=context.source,
         thread_ts=context.thread_ts,
+        delivery=delivery_key(body),
     )
     try:
         deps.workers.submit("request", deps.requests, submission)

@@ -1,0 +1,166 @@
+"""Slack answering 429 or 5xx for a while: results are delivered once Slack recovers, and
+never twice.
+
+`jitbot serve` runs as a real process; its Slack Web API traffic goes through a fault
+proxy (tests/faults.py) to the fake Slack, so a test can make Slack refuse exactly the
+results post (or every post) for a while, the way Slack does: 429 with Retry-After when
+rate limited, 503 when it is unwell. A refused post never reached Slack, so a retry
+cannot duplicate it. AWS is moto server, the database SQLite.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from bot.core.audit import AuditTrail
+from bot.db.engine import Database
+from bot.demo.fake_slack import ALICE, CAROL, OPS_CHANNEL, Call, FakeSlack
+from tests.e2e_surfaces import (
+    audit_verifies,
+    card_request_id,
+    request_card,
+    runbooks_copy,
+    text_of,
+    thread_posts,
+    wait_thread,
+)
+from tests.faults import FaultProxy, Seen
+from tests.support.slack import ServeProcess, serve_env
+
+RATE_LIMITED = {"ok": False, "error": "ratelimited"}
+UNWELL = {"ok": False, "error": "service_unavailable"}
+
+
+def results_post(seen: Seen) -> bool:
+    return seen.path.endswith("/chat.postMessage") and b"*Results*" in seen.body
+
+
+def any_post(seen: Seen) -> bool:
+    return seen.path.endswith("/chat.postMessage")
+
+
+@pytest.fixture(scope="module")
+def proxy(fake_slack_server: FakeSlack) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(fake_slack_server.root)
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="module")
+def bot(fake_slack_server: FakeSlack, proxy: FaultProxy, moto_server: object, orders_table: str,
+        jit_role: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    home = tmp_path_factory.mktemp("serve")
+    env = serve_env(fake_slack_server, home, SLACK_API_URL=f"{proxy.url}/api/",
+                    JITBOT_RUNBOOKS_DIR=str(runbooks_copy(tmp_path_factory.mktemp("rb"))))
+    process = ServeProcess(env, home / "serve.log")
+    process.start()
+    yield process
+    assert process.stop() == 0, process.logs()
+    assert "Traceback" not in process.logs(), process.logs()
+
+
+@pytest.fixture(scope="module")
+def trail(bot: ServeProcess) -> Iterator[AuditTrail]:
+    database = Database(bot.env["JITBOT_DATABASE_URL"])
+    yield AuditTrail(database)
+    database.dispose()
+
+
+@pytest.fixture
+def slack(bot: ServeProcess, proxy: FaultProxy, fake_slack: FakeSlack) -> Iterator[FakeSlack]:
+    proxy.clear()
+    yield fake_slack
+    proxy.clear()
+
+
+def approve(bot: ServeProcess, slack: FakeSlack, card: Call) -> str:
+    ts = str(card.response["ts"])
+    reply = bot.slack.action("jit_approve", card_request_id(card), user_id=CAROL,
+                             channel_id=OPS_CHANNEL, message_ts=ts,
+                             message=slack.message(OPS_CHANNEL, ts))
+    assert reply.status == 200
+    return ts
+
+
+def delivered(slack: FakeSlack, ts: str) -> list[str]:
+    """The results messages Slack holds in the card's thread."""
+    return [text_of(c) for c in thread_posts(slack, OPS_CHANNEL, ts) if "*Results*" in text_of(c)]
+
+
+def events(trail: AuditTrail, request_id: str) -> list[str]:
+    return [record.event for record in trail.records(request_id=request_id)]
+
+
+def wait_event(trail: AuditTrail, request_id: str, event: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while event not in events(trail, request_id):
+        assert time.monotonic() < deadline, (event, events(trail, request_id))
+        time.sleep(0.1)
+
+
+def test_rate_limited_results_arrive_once_after_the_limit(
+        bot: ServeProcess, slack: FakeSlack, proxy: FaultProxy, trail: AuditTrail) -> None:
+    card = request_card(bot, slack, 'orders-lookup order_id=1001 reason="429 drill"', ALICE)
+    proxy.answer(results_post, 429, RATE_LIMITED, headers={"Retry-After": "1"}, times=3)
+    ts = approve(bot, slack, card)
+    wait_thread(slack, OPS_CHANNEL, ts, "*Results*")
+    wait_event(trail, card_request_id(card), "results.posted")
+    time.sleep(0.5)
+    assert len(delivered(slack, ts)) == 1
+    assert proxy.count(results_post) == 4  # three refused, then the one Slack took
+    recorded = events(trail, card_request_id(card))
+    assert recorded.count("results.posted") == 1 and "results.failed" not in recorded
+
+
+def test_results_arrive_once_after_a_spell_of_server_errors(
+        bot: ServeProcess, slack: FakeSlack, proxy: FaultProxy, trail: AuditTrail) -> None:
+    card = request_card(bot, slack, 'orders-lookup order_id=1002 reason="503 drill"', ALICE)
+    proxy.answer(results_post, 503, UNWELL, times=2)
+    ts = approve(bot, slack, card)
+    wait_thread(slack, OPS_CHANNEL, ts, "*Results*")
+    wait_event(trail, card_request_id(card), "results.posted")
+    time.sleep(0.5)
+    assert len(delivered(slack, ts)) == 1
+    assert proxy.count(results_post) == 3
+    assert "ORDER#1002" in delivered(slack, ts)[0]
+
+
+def test_an_outage_longer_than_the_retries_is_recorded_and_run_again_delivers_once(
+        bot: ServeProcess, slack: FakeSlack, proxy: FaultProxy, trail: AuditTrail) -> None:
+    card = request_card(bot, slack, 'orders-lookup order_id=1003 reason="outage drill"', ALICE)
+    request_id = card_request_id(card)
+    outage = proxy.answer(any_post, 503, UNWELL)  # every post refused until Slack recovers
+    ts = approve(bot, slack, card)
+    wait_event(trail, request_id, "results.failed")
+    assert delivered(slack, ts) == []
+    assert events(trail, request_id).count("query.executed") == 1
+
+    outage.stop()
+    # Slack is back: the card still offers Run again, and the requester uses it
+    slack.wait_for("chat.update", lambda c: c.args.get("ts") == ts and "Run again" in text_of(c))
+    reply = bot.slack.action("jit_run_again", request_id, user_id=ALICE, channel_id=OPS_CHANNEL,
+                             message_ts=ts, message=slack.message(OPS_CHANNEL, ts))
+    assert reply.status == 200
+    wait_thread(slack, OPS_CHANNEL, ts, "(run 2)")
+    time.sleep(0.5)
+    [results] = delivered(slack, ts)
+    assert "(run 2)" in results and "ORDER#1003" in results
+    recorded = events(trail, request_id)
+    assert recorded.count("results.failed") == 1 and recorded.count("results.posted") == 1
+    audit_verifies(bot)
+
+
+def test_a_rate_limited_card_update_still_shows_the_session(
+        bot: ServeProcess, slack: FakeSlack, proxy: FaultProxy) -> None:
+    card = request_card(bot, slack, 'orders-lookup order_id=1004 reason="update drill"', ALICE)
+    proxy.answer(lambda seen: seen.path.endswith("/chat.update"), 429, RATE_LIMITED,
+                 headers={"Retry-After": "1"}, times=2)
+    ts = approve(bot, slack, card)
+    wait_thread(slack, OPS_CHANNEL, ts, "*Results*")
+    shown = slack.wait_for("chat.update", lambda c: (c.args.get("ts") == ts
+                                                     and "Session active" in text_of(c)))
+    assert "jit_run_again" in text_of(shown)
+    assert slack.message(OPS_CHANNEL, ts)["blocks"] == shown.args["blocks"]
