@@ -9,7 +9,11 @@
                      serving the bot — never share an interpreter lock with the clock
     Figure, table()  the rows `python -m bench` prints
 
-Everything listens on 127.0.0.1 and every load is bounded in count and time.
+Everything listens on 127.0.0.1 and every load is bounded in count and time. On a
+machine with two or more CPUs the server under test (jitbot, or the bare app it is
+compared with) gets the last CPU to itself and everything else (this process with the fake
+Slack and moto, the load generator) shares the others, as in production, where Slack and
+AWS run elsewhere.
 Run as `python -m bench.harness bare|load ...` this module is also those subprocesses.
 """
 
