@@ -100,6 +100,17 @@ def card_request_id(card: Call) -> str:
     return str(actions[0]["elements"][0]["value"])
 
 
+def approve_card(bot: Any, slack: FakeSlack, card: Call, user: str) -> str:
+    """Click Approve on `card` as `user` (through the bot's signed HTTP endpoint); return
+    the card's ts. `bot` is anything with a `.slack` SlackHttp (a ServeProcess or a child)."""
+    ts = str(card.response["ts"])
+    reply = bot.slack.action("jit_approve", card_request_id(card), user_id=user,
+                             channel_id=OPS_CHANNEL, message_ts=ts,
+                             message=slack.message(OPS_CHANNEL, ts))
+    assert reply.status == 200
+    return ts
+
+
 def buttons(message: Call | dict[str, Any]) -> list[dict[str, Any]]:
     args = message.args if isinstance(message, Call) else message
     return [e for b in args.get("blocks") or [] if b.get("type") == "actions"

@@ -30,6 +30,7 @@ from bot.db.engine import Database
 from bot.db.models import RequestRow
 from bot.demo.fake_slack import ALICE, CAROL, OPS_CHANNEL, Call, FakeSlack
 from tests.e2e_surfaces import (
+    approve_card,
     card_request_id,
     request_card,
     text_of,
@@ -135,13 +136,8 @@ def assume_role(seen: Seen) -> bool:
     return b"Action=AssumeRole" in seen.body
 
 
-def approve(bot: Bot, slack: FakeSlack, card: Call) -> str:
-    ts = str(card.response["ts"])
-    reply = bot.slack.action("jit_approve", card_request_id(card), user_id=CAROL,
-                             channel_id=OPS_CHANNEL, message_ts=ts,
-                             message=slack.message(OPS_CHANNEL, ts))
-    assert reply.status == 200
-    return ts
+def approve(bot: Any, slack: FakeSlack, card: Call) -> str:
+    return approve_card(bot, slack, card, CAROL)
 
 
 def request_row(database: Database, request_id: str) -> RequestRow:
