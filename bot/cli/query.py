@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import shlex
 import shutil
 from enum import StrEnum
 from pathlib import Path
@@ -16,13 +15,13 @@ from typing import Any
 
 import typer
 
-from bot.cli.common import catalog_or_exit, fail, settings_or_exit
+from bot.cli.common import catalog_or_exit, fail, request_from_argv, settings_or_exit
 from bot.core.access import AwsAccess
 from bot.core.access_errors import AccessError
 from bot.core.audit import AuditError, AuditEvent, AuditTrail
 from bot.core.aws import AwsClients
 from bot.core.executions import grant_details
-from bot.core.params import RequestError, RequestTextError, bind, split_request_text
+from bot.core.params import RequestError, RequestTextError, bind
 from bot.core.presentation import columns_for, summary_line, table_text, to_csv, to_jsonl
 from bot.core.queries import render
 from bot.core.redaction import RedactionError, Redactor
@@ -64,7 +63,7 @@ def query(
     if rb is None:
         raise fail(f"unknown runbook {runbook!r}; known: {', '.join(catalog.names)}")
     try:
-        text = split_request_text(" ".join(shlex.quote(w) for w in [runbook, *(values or [])]))
+        text = request_from_argv(runbook, values)
         bound = bind(rb, text.values, reason if reason is not None else text.reason)
         rendered = render(bound, settings.aws_region)
         ensure_request_fits(rendered, rb)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.cli.common import catalog_or_exit, fail, settings_or_exit
+from bot.cli.common import catalog_or_exit, fail, request_from_argv, settings_or_exit
 from bot.core.durations import format_duration
-from bot.core.params import RequestError, RequestTextError, bind, split_request_text
+from bot.core.params import RequestError, RequestTextError, bind
 from bot.core.queries import render as render_request
 from bot.core.schema import runbook_schema_text
 
@@ -54,9 +53,8 @@ def render(
     rb = catalog.get(runbook)
     if rb is None:
         raise fail(f"unknown runbook {runbook!r}; known: {', '.join(catalog.names)}")
-    words = [runbook, *(values or [])]
     try:
-        text = split_request_text(" ".join(_quote(w) for w in words))
+        text = request_from_argv(runbook, values)
         # A preview needs no reason; the real request will still ask for one.
         bound = bind(rb, text.values, text.reason or "(render preview)")
     except (RequestTextError, RequestError) as exc:
@@ -69,10 +67,6 @@ def schema() -> None:
     """Print the JSON Schema of the runbook format."""
     typer.echo(runbook_schema_text(), nl=False)
 
-
-def _quote(word: str) -> str:
-    """Re-quote a word the shell already split, so shlex sees the same value again."""
-    return shlex.quote(word)
 
 
 def register(app: typer.Typer) -> None:
