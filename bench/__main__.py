@@ -41,7 +41,7 @@ def redaction() -> list[Figure]:
     name = "redaction"
     out = _module("bench.redaction")
     figures = []
-    for label in ("free text", "ruled only"):
+    for label in ("free text", "free text, distinct", "ruled only"):
         section = out[out.index(f"[{label}]"):]
         ratio = _number(r"ratio redact/json\.dumps: ([\d.]+)x", section)
         speed = _number(r"Redactor\.redact\s+([\d.]+) MB/s", section)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from decimal import Decimal
@@ -64,10 +63,12 @@ def test_last4_keeps_at_most_the_last_four(value: Any, expected: str) -> None:
 
 
 def test_hash_is_keyed_stable_and_short() -> None:
-    items = [{"id": "customer-42"}, {"id": "customer-42"}, {"id": "customer-43"}]
-    first = redact(items, {"id": RedactRule.hash}).items
-    again = redact(items, {"id": RedactRule.hash}).items
-    other_key = redact(items, {"id": RedactRule.hash}, key=b"another-key-0123456789").items
+    def items() -> list[dict[str, Any]]:  # redaction works in place: fresh items each time
+        return [{"id": "customer-42"}, {"id": "customer-42"}, {"id": "customer-43"}]
+
+    first = redact(items(), {"id": RedactRule.hash}).items
+    again = redact(items(), {"id": RedactRule.hash}).items
+    other_key = redact(items(), {"id": RedactRule.hash}, key=b"another-key-0123456789").items
     assert all(re.fullmatch(r"hash:[0-9a-f]{12}", item["id"]) for item in first)
     assert first == again
     assert first[0]["id"] == first[1]["id"] != first[2]["id"]
@@ -211,17 +212,25 @@ def test_a_value_holding_the_separator_is_still_scanned() -> None:
     assert result.counts == {"email": 2}
 
 
-def test_scalars_are_kept_exactly_and_the_input_is_not_modified() -> None:
+def test_scalars_are_kept_exactly_and_the_items_are_redacted_in_place() -> None:
     items = [{"n": Decimal("12.50"), "i": 7, "b": False, "z": None, "s": "ann@example.com",
               "l": [Decimal("0.1"), {"deep": "bob@example.com"}]}]
-    before = copy.deepcopy(items)
+    nested = items[0]["l"]
     result = redact(items, {"i": RedactRule.mask})
-    assert items == before
+    # no second copy of a large result: the caller's items are the redacted ones
+    assert result.items is items and items[0]["l"] is nested
+    assert items[0]["i"] == MASK and items[0]["s"] == "[email]"
+    assert nested[1] == {"deep": "[email]"}
     assert result.items[0]["n"] == Decimal("12.50") and str(result.items[0]["n"]) == "12.50"
     assert result.items[0]["l"][0] == Decimal("0.1")
     assert result.items[0]["b"] is False and result.items[0]["z"] is None
-    assert result.items[0]["l"] is not items[0]["l"]
-    assert result.items[0]["l"][1] is not items[0]["l"][1]
+
+
+def test_a_map_reachable_twice_is_redacted_once_and_counted_per_place() -> None:
+    shared = {"e": "ann@example.com"}
+    result = redact([{"a": shared, "b": [shared]}])
+    assert result.items == [{"a": {"e": "[email]"}, "b": [{"e": "[email]"}]}]
+    assert result.counts == {"email": 2}
 
 
 def test_empty_input_and_empty_items() -> None:
@@ -286,3 +295,12 @@ def test_near_misses_are_left_alone(value: str) -> None:
 def test_near_misses_all_together_in_one_result() -> None:
     items = [{"id": str(i), "v": value} for i, value in enumerate(NEAR_MISSES)]
     assert redact(items).counts == {}
+
+
+def test_secret_context_is_looked_for_in_the_tokens_own_string_only() -> None:
+    token = "ApplicationLoadBalancerTargetGroupName01"  # word-like: a key only after "secret"
+    assert len(token) == 40
+    alone = redact([{"a": "the secret", "b": token}, {"c": token}])
+    assert alone.items == [{"a": "the secret", "b": token}, {"c": token}] and alone.total == 0
+    told = redact([{"a": f"secret: {token}"}])
+    assert told.items == [{"a": "secret: [aws_key]"}] and told.counts == {"aws_key": 1}

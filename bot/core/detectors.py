@@ -126,7 +126,10 @@ def _looks_like_secret(text: str, start: int, end: int) -> bool:
     if not (any(c.isupper() for c in token) and any(c.islower() for c in token)
             and any(c.isdigit() for c in token)):
         return False
-    if _SECRET_CONTEXT.search(text, max(0, start - 40), start):
+    # The context is looked for in the token's own string only: in the NUL-joined text of
+    # a result the string before it is some other value, whichever happened to come first.
+    context_start = max(0, start - 40, text.rfind("\x00", max(0, start - 40), start) + 1)
+    if _SECRET_CONTEXT.search(text, context_start, start):
         return True
     # Standalone: random-looking, and not mostly words (a camelCase name). Over random
     # keys the entropy is above 4.2 and the share of word-like runs below 0.8 in all but

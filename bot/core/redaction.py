@@ -18,17 +18,25 @@ masked null is indistinguishable from a masked number.
   text "42" hash alike).
 * email: `•••@example.com`; the domain is kept, anything that is not an address is masked.
 
-Then the detectors (see `bot.core.detectors`) run over every remaining string at any
-depth, map keys included: in a DynamoDB map the keys can be data (a map keyed by e-mail
-address), and a key that looks like personal data is tagged like a value (with ` (2)`,
-` (3)` appended should two keys of one map end up equal; a key is counted once however
-many maps hold it). Each finding is replaced by a tag such as `[email]` and counted per
-kind. Values produced by a field rule are not scanned again. The result is a new copy;
-it shares no map or list with the input, which is never modified.
+Then the detectors (see `bot.core.detectors`) run over every string at any depth, map
+keys included: in a DynamoDB map the keys can be data (a map keyed by e-mail address),
+and a key that looks like personal data is tagged like a value (with ` (2)`, ` (3)`
+appended should two keys of one map end up equal; a key is counted once however many
+maps hold it). Each finding is replaced by a tag such as `[email]` and counted per kind,
+every occurrence of a value counting. Each distinct string is scanned once (a result
+often repeats values), and the strings are gathered in one walk that copies nothing
+(`bot.core.item_strings`). What field rules leave is scanned like the rest: at most that
+tags part of what a rule kept (`•••• 0::1`, the last four of an address, becomes
+`•••• [ip]`).
+
+Items are redacted in place: the caller hands over the query's own items and gets the
+same list back, redacted, so no second copy of a large result is made and no raw value
+is left behind in memory next to the redacted one.
 
 Fail closed: any failure, including a value of a type a DynamoDB item cannot hold
-(float, bytes, set, ...), raises `RedactionError` and nothing is returned. Error messages
-name types and top-level attributes, never values; nothing here logs.
+(float, bytes, set, ...), raises `RedactionError` and nothing is returned; the items
+given may then be part redacted and must be dropped. Error messages name types and
+top-level attributes, never values; nothing here logs.
 """
 
 from __future__ import annotations
@@ -39,28 +47,27 @@ import hmac
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from decimal import Decimal
-from operator import itemgetter
+from itertools import chain
 from typing import Any
 
 from bot.core import detectors
+from bot.core.item_strings import SCALARS, ItemStrings, KeyNotText, Unsupported
 from bot.core.runbooks import Detector, RedactRule, RedactSpec
 
 MASK = "••••"
 HASH_DIGITS = 12
 MIN_HASH_KEY = 16
-_SCALARS = frozenset({int, bool, Decimal, type(None)})
 _NUMBER_LIKE = re.compile(r"[0-9 ()+.\-/]+")
 _NON_DIGITS = re.compile(r"[^0-9]+")
 _DOMAIN_NAME = re.compile(r"(?:[\w\-]+\.)+(?:[^\W\d_]{2,63}|xn--[\w\-]+)")
 _SEPARATOR = "\x00"  # joins all strings of a result so each detector runs once
-_KIND = itemgetter(2)
 _FIELD_COUNTS = {rule: f"field:{rule.value}" for rule in RedactRule}
 
 RuleTree = dict[str, "RedactRule | RuleTree"]
+Finding = tuple[str, tuple[Detector, ...]]  # the new text, and the kind of each finding
 
 
 @dataclass(frozen=True)
@@ -77,12 +84,6 @@ class RedactionError(Exception):
     """Redaction could not be completed: the caller must post nothing."""
 
 
-class _Unsupported(Exception):
-    def __init__(self, kind: type) -> None:
-        super().__init__(kind.__name__)
-        self.kind = kind
-
-
 class Redactor:
     def __init__(self, spec: RedactSpec, hash_key: bytes) -> None:
         if RedactRule.hash in spec.fields.values() and len(hash_key) < MIN_HASH_KEY:
@@ -95,13 +96,15 @@ class Redactor:
         self._hash_key = bytes(hash_key)
 
     def redact(self, items: list[dict[str, Any]]) -> RedactedResult:
-        """A redacted copy of `items`; the input is never modified."""
+        """Redact `items` in place and return them with the counts (see the module doc)."""
         unsupported: type | None = None
         try:
             return self._redact(items)
         except RedactionError:
             raise
-        except _Unsupported as exc:
+        except KeyNotText:
+            failure = "a map key is not text"
+        except Unsupported as exc:
             unsupported = exc.kind
             failure = f"cannot redact a {unsupported.__name__}"
         except Exception as exc:  # fail closed, whatever went wrong
@@ -115,25 +118,32 @@ class Redactor:
 
     def _redact(self, items: list[dict[str, Any]]) -> RedactedResult:
         if type(items) is not list:
-            raise _Unsupported(type(items))
-        walk = _Walk(self._tree, self._hash_key)
+            raise Unsupported(type(items))
+        not_maps = {type(item) for item in items} - {dict}
+        if not_maps:
+            raise Unsupported(not_maps.pop())
+        counts: Counter[str] = Counter()
         with _collector_paused():
-            copies = [walk.item(item) for item in items]
+            if self._tree:
+                rules = _FieldRules(self._hash_key, counts)
+                for item in items:
+                    rules.apply(item, self._tree)
+            strings = ItemStrings(items)
             if self._kinds:
-                _detect(walk, self._kinds)
-        counts = {kind: n for kind, n in walk.counts.items() if n}
-        return RedactedResult(copies, counts)
+                _detect(strings, self._kinds, counts)
+        return RedactedResult(items, {kind: n for kind, n in counts.items() if n})
 
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while copying a large result.
+    """Pause the cyclic garbage collector while a large result is redacted.
 
-    Copying allocates a container per map and list, and each allocation burst makes the
-    collector traverse the whole growing result again: about a third of the time of a
-    large redaction. The copies hold no reference cycles, so nothing is left for it to
-    free later. The collector is process-wide: for the few hundred milliseconds a 10 MB
-    redaction takes, other threads' garbage cycles wait too.
+    The items were just built (by the query's deserialiser) and still sit in the young
+    generations: the first few containers allocated here would set off collections that
+    traverse the whole result, costing more than the redaction. Nothing allocated here
+    forms a reference cycle, so nothing is left for the collector to free. The collector
+    is process-wide: for the few hundred milliseconds a 10 MB redaction takes, other
+    threads' garbage cycles wait too.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -144,88 +154,35 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-class _Walk:
-    """One pass over the items: copies them, applies field rules, collects strings."""
+class _FieldRules:
+    """Applies the runbook's field rules in place, along the rule tree's paths only."""
 
-    def __init__(self, tree: RuleTree, hash_key: bytes) -> None:
-        self.tree = tree
+    def __init__(self, hash_key: bytes, counts: Counter[str]) -> None:
         self.hash_key = hash_key
-        self.counts: Counter[str] = Counter()
-        self.strings: list[str] = []  # every string value left for the detectors,
-        self.owners: list[Any] = []  # the map or list of the copy holding it,
-        self.slots: list[Any] = []  # and its key or index there
-        self.maps: list[dict[str, Any]] = []  # every copied map, for renaming keys
-        self.keys: set[str] = set()  # every distinct map key
-        self.copy_map, self.copy_list = _copiers(self)
+        self.counts = counts
 
-    def item(self, item: Any) -> dict[str, Any]:
-        if type(item) is not dict:
-            raise _Unsupported(type(item))
-        return self.ruled_map(item, self.tree) if self.tree else self.copy_map(item)
-
-    def ruled_map(self, source: dict[str, Any], tree: RuleTree) -> dict[str, Any]:
-        out = source.copy()
-        self.maps.append(out)
-        ruled = set()
+    def apply(self, source: dict[str, Any], tree: RuleTree) -> None:
         for key, node in tree.items():
-            if key not in out:
+            if key not in source:
                 continue
-            value = out[key]
+            value = source[key]
             if node is RedactRule.drop:
-                del out[key]
+                del source[key]
                 self.counts[_FIELD_COUNTS[node]] += 1
             elif isinstance(node, RedactRule):
-                out[key] = self.rule(node, value)
+                source[key] = self.rule(node, value)
             elif type(value) is dict:
-                out[key] = self.ruled_map(value, node)
+                self.apply(value, node)
             elif type(value) is list:
-                out[key] = self.ruled_list(value, node)
-            else:
-                continue  # a scalar where the rules expect a map: scanned like the rest
-            ruled.add(key)
-        add_string, add_owner, add_slot = self.strings.append, self.owners.append, self.slots.append
-        scalars = _SCALARS
-        for key, value in out.items():  # as in copy_map, inline: this runs for every item
-            kind = type(value)
-            if kind in scalars or key in ruled:
-                continue
-            if kind is str:
-                add_string(value)
-                add_owner(out)
-                add_slot(key)
-            elif kind is dict:
-                out[key] = self.copy_map(value)
-            elif kind is list:
-                out[key] = self.copy_list(value)
-            else:
-                raise _Unsupported(kind)
-        self.keys.update(out)
-        return out
+                self.apply_each(value, node)
+            # a scalar where the rules expect a map is left to the detectors
 
-    def ruled_list(self, source: list[Any], tree: RuleTree) -> list[Any]:
-        out = source.copy()
-        for index, value in enumerate(source):
+    def apply_each(self, source: list[Any], tree: RuleTree) -> None:
+        for value in source:
             if type(value) is dict:
-                out[index] = self.ruled_map(value, tree)
+                self.apply(value, tree)
             elif type(value) is list:
-                out[index] = self.ruled_list(value, tree)
-            else:
-                self.place(out, index, value)
-        return out
-
-    def place(self, out: Any, key: Any, value: Any) -> None:
-        """Copy (into out[key]) and collect a value that no rule applies to."""
-        kind = type(value)
-        if kind is str:
-            self.strings.append(value)
-            self.owners.append(out)
-            self.slots.append(key)
-        elif kind is dict:
-            out[key] = self.copy_map(value)
-        elif kind is list:
-            out[key] = self.copy_list(value)
-        elif kind not in _SCALARS:
-            raise _Unsupported(kind)
+                self.apply_each(value, tree)
 
     def rule(self, rule: RedactRule, value: Any) -> Any:
         kind = type(value)
@@ -235,8 +192,8 @@ class _Walk:
         if kind is dict:
             canonical = _canonical_json(value)
             return self.hashed(canonical) if rule is RedactRule.hash else MASK
-        if kind is not str and kind not in _SCALARS:
-            raise _Unsupported(kind)
+        if kind is not str and kind not in SCALARS:
+            raise Unsupported(kind)
         text = _as_text(value)
         if rule is RedactRule.mask:
             return MASK
@@ -251,88 +208,41 @@ class _Walk:
         return f"hash:{digest.hexdigest()[:HASH_DIGITS]}"
 
 
-def _copiers(walk: _Walk) -> tuple[Callable[[dict[str, Any]], dict[str, Any]],
-                                    Callable[[list[Any]], list[Any]]]:
-    """Copy-and-collect for rule-free subtrees: closures over local names (the hot loop).
-
-    Each container is copied whole in C first; only nested containers are then replaced.
-    """
-    add_string, add_owner, add_slot = walk.strings.append, walk.owners.append, walk.slots.append
-    add_map, add_keys = walk.maps.append, walk.keys.update
-    scalars = _SCALARS
-
-    def copy_map(source: dict[str, Any]) -> dict[str, Any]:
-        out = source.copy()
-        add_map(out)
-        add_keys(source)
-        for key, value in source.items():
-            kind = type(value)
-            if kind is str:
-                add_string(value)
-                add_owner(out)
-                add_slot(key)
-            elif kind is dict:
-                out[key] = copy_map(value)
-            elif kind is list:
-                out[key] = copy_list(value)
-            elif kind not in scalars:
-                raise _Unsupported(kind)
-        return out
-
-    def copy_list(source: list[Any]) -> list[Any]:
-        out = source.copy()
-        for index, value in enumerate(source):
-            kind = type(value)
-            if kind is str:
-                add_string(value)
-                add_owner(out)
-                add_slot(index)
-            elif kind is dict:
-                out[index] = copy_map(value)
-            elif kind is list:
-                out[index] = copy_list(value)
-            elif kind not in scalars:
-                raise _Unsupported(kind)
-        return out
-
-    return copy_map, copy_list
-
-
-def _detect(walk: _Walk, kinds: frozenset[Detector]) -> None:
-    """Run the detectors over all collected strings and distinct map keys; patch the copy."""
-    keys = list(walk.keys)
-    strings = walk.strings + keys
-    if not strings:
+def _detect(strings: ItemStrings, kinds: frozenset[Detector], counts: Counter[str]) -> None:
+    """Scan each distinct string once; replace findings in values and keys; count them."""
+    keys = list(strings.keys)
+    findings = _findings(list(dict.fromkeys(chain(strings.values, keys))), kinds)
+    if not findings:
         return
-    try:
-        text = _SEPARATOR.join(strings)
-    except TypeError:
-        raise RedactionError("a map key is not text; nothing was posted") from None
-    if text.count(_SEPARATOR) == len(strings) - 1:
-        spans = detectors.find_spans(text, kinds)
-        changes = _changes(text, spans)
-    else:  # a value holds the separator itself: scan string by string
-        spans, changes = [], []
-        for index, string in enumerate(strings):
-            found = detectors.find_spans(string, kinds)
-            if found:
-                spans.extend(found)
-                changes.append((index, _substitute(string, found)))
-    for kind, count in Counter(map(_KIND, spans)).items():
-        walk.counts[kind.value] += count
-    value_count = len(walk.strings)
-    renamed: dict[str, str] = {}
-    owners, slots = walk.owners, walk.slots
-    for index, new in changes:
-        if index < value_count:
-            owners[index][slots[index]] = new
-        else:
-            renamed[keys[index - value_count]] = new
-    # Keys are renamed after the values are patched: the value slots name the old keys.
+    occurrences = strings.replace({text: new for text, (new, _) in findings.items()})
+    for text, times in occurrences.items():
+        for kind in findings[text][1]:
+            counts[kind.value] += times
+    renamed = {key: findings[key][0] for key in keys if key in findings}
+    for key in renamed:
+        for kind in findings[key][1]:
+            counts[kind.value] += 1
+    # Keys are renamed after the values are replaced: value positions follow the old keys.
     if renamed:
-        for copy in walk.maps:
+        for copy in strings.maps:
             if not renamed.keys().isdisjoint(copy):
                 _rename_keys(copy, renamed)
+
+
+def _findings(texts: list[str], kinds: frozenset[Detector]) -> dict[str, Finding]:
+    """The new text and finding kinds of each of `texts` that holds a finding."""
+    if not texts:
+        return {}
+    joined = _SEPARATOR.join(texts)
+    if joined.count(_SEPARATOR) == len(texts) - 1:
+        return {texts[index]: found
+                for index, found in _changes(joined, detectors.find_spans(joined, kinds))}
+    findings = {}  # a value holds the separator itself: scan string by string
+    for text in texts:
+        spans = detectors.find_spans(text, kinds)
+        if spans:
+            findings[text] = (_substitute(text, spans), tuple(kind for _, _, kind in spans))
+    return findings
 
 
 def _substitute(text: str, spans: list[detectors.Span]) -> str:
@@ -346,32 +256,35 @@ def _substitute(text: str, spans: list[detectors.Span]) -> str:
     return "".join(pieces)
 
 
-def _changes(text: str, spans: list[detectors.Span]) -> list[tuple[int, str]]:
-    """(index, new text) of each string of the NUL-joined `text` that holds a span."""
-    changes: list[tuple[int, str]] = []
+def _changes(text: str, spans: list[detectors.Span]) -> list[tuple[int, Finding]]:
+    """(index, finding) of each string of the NUL-joined `text` that holds a span."""
+    changes: list[tuple[int, Finding]] = []
     tags = detectors.TAGS
     find, rfind, count = text.find, text.rfind, text.count
     index = cursor = position = 0
     string_end = -1
     pieces: list[str] = []
+    found: list[Detector] = []
     for start, end, kind in spans:
         if start > string_end:  # the first span in another string
             if pieces:
                 pieces.append(text[position:string_end])
-                changes.append((index, "".join(pieces)))
+                changes.append((index, ("".join(pieces), tuple(found))))
             index += count(_SEPARATOR, cursor, start)
             cursor = start
             string_end = find(_SEPARATOR, start)
             if string_end == -1:
                 string_end = len(text)
             pieces = [text[rfind(_SEPARATOR, 0, start) + 1 : start], tags[kind]]
+            found = [kind]
         else:
             pieces.append(text[position:start])
             pieces.append(tags[kind])
+            found.append(kind)
         position = end
     if pieces:
         pieces.append(text[position:string_end])
-        changes.append((index, "".join(pieces)))
+        changes.append((index, ("".join(pieces), tuple(found))))
     return changes
 
 
@@ -442,8 +355,8 @@ def _check_types(value: Any) -> None:
     elif kind is list:
         for element in value:
             _check_types(element)
-    elif kind is not str and kind not in _SCALARS:
-        raise _Unsupported(kind)
+    elif kind is not str and kind not in SCALARS:
+        raise Unsupported(kind)
 
 
 def _describe_unsupported(items: Any, kind: type) -> str:
@@ -456,7 +369,7 @@ def _describe_unsupported(items: Any, kind: type) -> str:
         for attribute, value in item.items():
             try:
                 _check_types(value)
-            except _Unsupported as exc:
+            except Unsupported as exc:
                 return (f"cannot redact attribute {attribute!r}: it holds a "
                         f"{exc.kind.__name__}; items may hold only {allowed}")
     return f"cannot redact a {kind.__name__}; items may hold only {allowed}"

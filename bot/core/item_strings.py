@@ -1,0 +1,92 @@
+"""Every string inside query items, each with its place, so findings can be put back.
+
+Redaction has to look at every string of a result that can be megabytes large. One walk
+over the items records each string value with the map or list holding it and its key or
+index there; only the strings that change are then written back, in place. The walk is
+a pair of closures over local names: it runs for every value of every item.
+
+A value of a type a DynamoDB item cannot hold raises `Unsupported`, a map key that is not
+text `KeyNotText`, each naming the offending type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from itertools import chain, compress
+from typing import Any
+
+SCALARS = frozenset({int, bool, Decimal, type(None)})
+
+
+class Unsupported(Exception):
+    def __init__(self, kind: type) -> None:
+        super().__init__(kind.__name__)
+        self.kind = kind
+
+
+class KeyNotText(Unsupported):
+    """A map key of another type than text."""
+
+
+class ItemStrings:
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.values: list[str] = []  # every string value (not keys), with repeats,
+        self._owners: list[Any] = []  # the map or list holding each,
+        self._slots: list[Any] = []  # and its key or index there
+        self.maps: list[dict[str, Any]] = []
+        walk_map = _walker(self)
+        for item in items:
+            walk_map(item)
+        self.keys = dict.fromkeys(chain.from_iterable(self.maps))  # distinct, first seen first
+        not_text = {type(key) for key in self.keys} - {str}
+        if not_text:
+            raise KeyNotText(not_text.pop())
+
+    def replace(self, new_text: Mapping[str, str]) -> dict[str, int]:
+        """Write back every string value found in `new_text`; how often each was found."""
+        owners, slots, values = self._owners, self._slots, self.values
+        occurrences: dict[str, int] = {}
+        # the membership test is mapped in C over every string; only hits cost Python
+        for index in compress(range(len(values)), map(new_text.__contains__, values)):
+            old = values[index]
+            owners[index][slots[index]] = new_text[old]
+            occurrences[old] = occurrences.get(old, 0) + 1
+        return occurrences
+
+
+def _walker(found: ItemStrings) -> Any:
+    add_string, add_owner, add_slot = found.values.append, found._owners.append, found._slots.append
+    add_map = found.maps.append
+    scalars = SCALARS
+
+    def walk_map(source: dict[str, Any]) -> None:
+        add_map(source)
+        for key, value in source.items():
+            kind = type(value)
+            if kind is str:
+                add_string(value)
+                add_owner(source)
+                add_slot(key)
+            elif kind is dict:
+                walk_map(value)
+            elif kind is list:
+                walk_list(value)
+            elif kind not in scalars:
+                raise Unsupported(kind)
+
+    def walk_list(source: list[Any]) -> None:
+        for index, value in enumerate(source):
+            kind = type(value)
+            if kind is str:
+                add_string(value)
+                add_owner(source)
+                add_slot(index)
+            elif kind is dict:
+                walk_map(value)
+            elif kind is list:
+                walk_list(value)
+            elif kind not in scalars:
+                raise Unsupported(kind)
+
+    return walk_map
