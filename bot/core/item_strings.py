@@ -11,9 +11,10 @@ text `KeyNotText`, each naming the offending type.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from decimal import Decimal
-from itertools import chain, compress
+from itertools import compress
 from typing import Any
 
 SCALARS = frozenset({int, bool, Decimal, type(None)})
@@ -35,33 +36,33 @@ class ItemStrings:
         self._owners: list[Any] = []  # the map or list holding each,
         self._slots: list[Any] = []  # and its key or index there
         self.maps: list[dict[str, Any]] = []
+        self.keys: set[str] = set()  # every distinct map key
         walk_map = _walker(self)
         for item in items:
             walk_map(item)
-        self.keys = dict.fromkeys(chain.from_iterable(self.maps))  # distinct, first seen first
         not_text = {type(key) for key in self.keys} - {str}
         if not_text:
             raise KeyNotText(not_text.pop())
 
-    def replace(self, new_text: Mapping[str, str]) -> dict[str, int]:
+    def replace(self, new_text: Mapping[str, str]) -> Counter[str]:
         """Write back every string value found in `new_text`; how often each was found."""
-        owners, slots, values = self._owners, self._slots, self.values
-        occurrences: dict[str, int] = {}
-        # the membership test is mapped in C over every string; only hits cost Python
-        for index in compress(range(len(values)), map(new_text.__contains__, values)):
-            old = values[index]
-            owners[index][slots[index]] = new_text[old]
-            occurrences[old] = occurrences.get(old, 0) + 1
-        return occurrences
+        # The membership test and the counting run in C over every string; only the
+        # write-back of a hit costs Python.
+        hits = list(map(new_text.__contains__, self.values))
+        places = zip(self._owners, self._slots, self.values, strict=True)
+        for owner, slot, old in compress(places, hits):
+            owner[slot] = new_text[old]
+        return Counter(compress(self.values, hits))
 
 
 def _walker(found: ItemStrings) -> Any:
     add_string, add_owner, add_slot = found.values.append, found._owners.append, found._slots.append
-    add_map = found.maps.append
+    add_map, add_keys = found.maps.append, found.keys.update
     scalars = SCALARS
 
     def walk_map(source: dict[str, Any]) -> None:
         add_map(source)
+        add_keys(source)
         for key, value in source.items():
             kind = type(value)
             if kind is str:

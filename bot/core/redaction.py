@@ -65,6 +65,7 @@ _NON_DIGITS = re.compile(r"[^0-9]+")
 _DOMAIN_NAME = re.compile(r"(?:[\w\-]+\.)+(?:[^\W\d_]{2,63}|xn--[\w\-]+)")
 _SEPARATOR = "\x00"  # joins all strings of a result so each detector runs once
 _FIELD_COUNTS = {rule: f"field:{rule.value}" for rule in RedactRule}
+_KIND_NAMES = {kind: kind.value for kind in Detector}  # Enum.value is slow in a hot loop
 
 RuleTree = dict[str, "RedactRule | RuleTree"]
 Finding = tuple[str, tuple[Detector, ...]]  # the new text, and the kind of each finding
@@ -210,19 +211,20 @@ class _FieldRules:
 
 def _detect(strings: ItemStrings, kinds: frozenset[Detector], counts: Counter[str]) -> None:
     """Scan each distinct string once; replace findings in values and keys; count them."""
-    keys = list(strings.keys)
-    findings = _findings(list(dict.fromkeys(chain(strings.values, keys))), kinds)
+    findings = _findings(list(dict.fromkeys(chain(strings.values, strings.keys))), kinds)
     if not findings:
         return
     occurrences = strings.replace({text: new for text, (new, _) in findings.items()})
+    renamed = {key: findings[key][0] for key in strings.keys if key in findings}
+    found: Counter[tuple[Detector, ...]] = Counter()  # few distinct ones: count those first
     for text, times in occurrences.items():
-        for kind in findings[text][1]:
-            counts[kind.value] += times
-    renamed = {key: findings[key][0] for key in keys if key in findings}
-    for key in renamed:
-        for kind in findings[key][1]:
-            counts[kind.value] += 1
-    # Keys are renamed after the values are replaced: value positions follow the old keys.
+        found[findings[text][1]] += times
+    for key in renamed:  # a key counts once, however many maps hold it
+        found[findings[key][1]] += 1
+    for found_kinds, times in found.items():
+        for kind in found_kinds:
+            counts[_KIND_NAMES[kind]] += times
+    # Keys are renamed after the values are replaced: value places name the old keys.
     if renamed:
         for copy in strings.maps:
             if not renamed.keys().isdisjoint(copy):
