@@ -126,9 +126,10 @@ class Redactor:
         counts: Counter[str] = Counter()
         with _collector_paused():
             if self._tree:
-                rules = _FieldRules(self._hash_key, counts)
+                rules = _FieldRules(self._hash_key)
                 for item in items:
                     rules.apply(item, self._tree)
+                counts.update(rules.counts())
             strings = ItemStrings(items)
             if self._kinds:
                 _detect(strings, self._kinds, counts)
@@ -158,9 +159,12 @@ def _collector_paused() -> Iterator[None]:
 class _FieldRules:
     """Applies the runbook's field rules in place, along the rule tree's paths only."""
 
-    def __init__(self, hash_key: bytes, counts: Counter[str]) -> None:
+    def __init__(self, hash_key: bytes) -> None:
         self.hash_key = hash_key
-        self.counts = counts
+        self.applied: list[RedactRule] = []  # one entry per value a rule applied to
+
+    def counts(self) -> Counter[str]:
+        return Counter({_FIELD_COUNTS[rule]: n for rule, n in Counter(self.applied).items()})
 
     def apply(self, source: dict[str, Any], tree: RuleTree) -> None:
         for key, node in tree.items():
@@ -169,7 +173,7 @@ class _FieldRules:
             value = source[key]
             if node is RedactRule.drop:
                 del source[key]
-                self.counts[_FIELD_COUNTS[node]] += 1
+                self.applied.append(node)
             elif isinstance(node, RedactRule):
                 source[key] = self.rule(node, value)
             elif type(value) is dict:
@@ -187,15 +191,19 @@ class _FieldRules:
 
     def rule(self, rule: RedactRule, value: Any) -> Any:
         kind = type(value)
-        if kind is list:
+        if kind is str:
+            text = value
+        elif kind is list:
             return [self.rule(rule, element) for element in value]
-        self.counts[_FIELD_COUNTS[rule]] += 1
-        if kind is dict:
+        elif kind is dict:
+            self.applied.append(rule)
             canonical = _canonical_json(value)
             return self.hashed(canonical) if rule is RedactRule.hash else MASK
-        if kind is not str and kind not in SCALARS:
+        elif kind in SCALARS:
+            text = _as_text(value)
+        else:
             raise Unsupported(kind)
-        text = _as_text(value)
+        self.applied.append(rule)
         if rule is RedactRule.mask:
             return MASK
         if rule is RedactRule.last4:
