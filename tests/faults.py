@@ -193,6 +193,11 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             else:
                 try:
                     status, headers, data = proxy._forward(seen)
+                except http.client.RemoteDisconnected:
+                    # the upstream hung up without answering: so does the proxy, and the
+                    # client sees the dropped connection the upstream meant it to see
+                    self.close_connection = True
+                    return
                 except OSError:
                     status, headers, data = 502, [], b'{"error": "upstream unreachable"}'
             try:

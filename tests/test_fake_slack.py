@@ -194,6 +194,33 @@ def test_rate_limit_and_server_errors_are_retried_by_slack_sdk(fake_slack: FakeS
     assert len(fake_slack.messages(OPS_CHANNEL)) == 1
 
 
+def test_a_failure_after_the_effect_and_a_dropped_connection(
+        client: WebClient, fake_slack: FakeSlack) -> None:
+    fake_slack.fail_next("chat.postMessage", status=500, after_effect=True,
+                         where=lambda args: args.get("text") == "posted")
+    client.chat_postMessage(channel=OPS_CHANNEL, text="not matched")
+    with pytest.raises(SlackApiError):
+        client.chat_postMessage(channel=OPS_CHANNEL, text="posted")
+    fake_slack.fail_next("chat.postMessage", status=0)
+    with pytest.raises(ConnectionError):  # http.client.RemoteDisconnected
+        client.chat_postMessage(channel=OPS_CHANNEL, text="dropped")
+    assert [m["text"] for m in fake_slack.messages(OPS_CHANNEL)] == ["not matched", "posted"]
+
+
+def test_conversations_replies_gives_the_thread_and_metadata_when_asked(
+        client: WebClient, fake_slack: FakeSlack) -> None:
+    parent = client.chat_postMessage(channel=OPS_CHANNEL, text="card")["ts"]
+    marked = {"event_type": "jit_results", "event_payload": {"request": "R1", "run": 1}}
+    client.chat_postMessage(channel=OPS_CHANNEL, text="reply", thread_ts=parent, metadata=marked)
+    client.chat_postMessage(channel=OPS_CHANNEL, text="elsewhere")
+    plain = client.conversations_replies(channel=OPS_CHANNEL, ts=parent)["messages"]
+    assert [m["text"] for m in plain] == ["card", "reply"]
+    assert all("metadata" not in m for m in plain)
+    full = client.conversations_replies(channel=OPS_CHANNEL, ts=parent,
+                                        include_all_metadata=True)["messages"]
+    assert full[1]["metadata"] == marked
+
+
 def test_slack_error_codes_on_demand(client: WebClient, fake_slack: FakeSlack) -> None:
     fake_slack.fail_next("views.open", status=200, error="expired_trigger_id")
     with pytest.raises(SlackApiError) as expired:

@@ -4,7 +4,8 @@ It listens on a free 127.0.0.1 port in a background thread and answers the Web A
 methods jitbot uses with Slack's documented response shapes, so a stock
 `WebClient(base_url=fake.url)` works unchanged. Every call is recorded (method, parsed
 arguments, headers, status) and can be awaited from another thread. On demand the next
-calls of a method fail with 429 + Retry-After, a 5xx, or a Slack error code.
+calls of a method fail with 429 + Retry-After, a 5xx, a Slack error code or a dropped
+connection, before or after taking effect.
 
 URLs under `fake.url` (`http://127.0.0.1:<port>/api/`):
   <method>            a Web API method, form, query string or JSON arguments
@@ -84,6 +85,8 @@ class _Failure:
     status: int
     error: str
     retry_after: int | None
+    after_effect: bool
+    where: Callable[[dict[str, Any]], bool] | None
 
 
 class SlackError(Exception):
@@ -187,18 +190,23 @@ class FakeSlack:
         status: int = 429,
         retry_after: int | None = 1,
         error: str | None = None,
+        after_effect: bool = False,
+        where: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
-        """Make the next `times` calls of `method` fail.
+        """Make the next `times` calls of `method` (those whose arguments satisfy `where`)
+        fail.
 
         status 429 answers `{"ok": false, "error": "ratelimited"}` with Retry-After;
-        5xx answers a server error; 200 with `error` answers `{"ok": false, "error": ...}`.
+        5xx answers a server error; 200 with `error` answers `{"ok": false, "error": ...}`;
+        0 closes the connection without an answer. `after_effect` makes the call take
+        effect first (the message is posted...), as when Slack acts, then fails to say so.
         """
         if error is None:
             error = {429: "ratelimited"}.get(status, "internal_error")
         with self._cond:
             queue = self._failures.setdefault(method, [])
-            queue.extend(_Failure(status, error, retry_after if status == 429 else None)
-                         for _ in range(times))
+            queue.extend(_Failure(status, error, retry_after if status == 429 else None,
+                                  after_effect, where) for _ in range(times))
 
     # ------------------------------------------------------------ inspection
 
@@ -349,10 +357,13 @@ class FakeSlack:
             self._calls.append(call)
             self._cond.notify_all()
 
-    def _take_failure(self, method: str) -> _Failure | None:
+    def _take_failure(self, method: str, args: dict[str, Any]) -> _Failure | None:
         with self._cond:
-            queue = self._failures.get(method)
-            return queue.pop(0) if queue else None
+            queue = self._failures.get(method) or []
+            for index, failure in enumerate(queue):
+                if failure.where is None or failure.where(args):
+                    return queue.pop(index)
+            return None
 
     def _handle(self, verb: str, path: str, query: str, headers: dict[str, str],
                 body: bytes) -> tuple[int, dict[str, str], bytes, dict[str, Any], str, dict]:
@@ -364,17 +375,17 @@ class FakeSlack:
         else:
             method = route.strip("/")
         args = _parse_args(query, headers.get("content-type", ""), body, raw=method == "upload")
-        failure = self._take_failure(method)
+        failure = self._take_failure(method, args)
         extra: dict[str, str] = {}
-        if failure is not None:
-            status, payload = failure.status, {"ok": False, "error": failure.error}
-            if failure.retry_after is not None:
-                extra["Retry-After"] = str(failure.retry_after)
-        else:
+        if failure is None or failure.after_effect:
             try:
                 status, payload = 200, self._answer(method, route, args, headers, body)
             except SlackError as exc:
                 status, payload = exc.status, {"ok": False, "error": exc.error}
+        if failure is not None:
+            status, payload = failure.status, {"ok": False, "error": failure.error}
+            if failure.retry_after is not None:
+                extra["Retry-After"] = str(failure.retry_after)
         return status, extra, json.dumps(payload).encode(), payload, method, args
 
     def _answer(self, method: str, route: str, args: dict[str, Any], headers: dict[str, str],
@@ -556,6 +567,19 @@ class FakeSlack:
         return {"ok": True, "channels": [self._channel_object(c) for c in sorted(self.channels)],
                 "response_metadata": {"next_cursor": ""}}
 
+    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The whole thread, parent first, in one page; `metadata` only when asked for."""
+        cid = self._known_channel(args)
+        ts = str(args.get("ts") or "")
+        stored = self._messages.get(cid, {})
+        if ts not in stored:
+            raise SlackError("thread_not_found")
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("true", "1")
+        thread = [{k: v for k, v in m.items() if with_metadata or k != "metadata"}
+                  for m in _by_ts(stored.values()) if ts in (m["ts"], m.get("thread_ts"))]
+        return {"ok": True, "messages": _copy(thread), "has_more": False,
+                "response_metadata": {"next_cursor": ""}}
+
     def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
         users = args.get("users")
         first = (users if isinstance(users, str) else ",".join(users or [])).split(",")[0]
@@ -664,6 +688,7 @@ _METHODS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] = {
     "conversations.info": FakeSlack._conversations_info,
     "conversations.list": FakeSlack._conversations_list,
     "conversations.open": FakeSlack._conversations_open,
+    "conversations.replies": FakeSlack._conversations_replies,
     "views.open": FakeSlack._views_open,
     "views.publish": FakeSlack._views_publish,
     "views.update": FakeSlack._views_update,
@@ -691,6 +716,9 @@ def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
                 verb, parts.path, parts.query, headers, body)
             fake._record(Call(method=method, args=args, headers=headers, status=status,
                               path=parts.path, body=body, response=payload))
+            if status == 0:  # a dropped connection: no answer at all
+                self.close_connection = True
+                return
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))

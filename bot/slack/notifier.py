@@ -12,6 +12,7 @@ from bot.core.ports import CardRef, Decision, RequestView, ResultOutput
 from bot.metrics import Metrics
 from bot.slack import blocks, mrkdwn
 from bot.slack.cards import card_model
+from bot.slack.delivery import ResultsDelivery, results_metadata
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 class SlackNotifier:
     def __init__(self, client: WebClient, metrics: Metrics | None = None):
         self._client = client
+        self._delivery = ResultsDelivery(client)  # results: posted once, never twice
         self._metrics = metrics or Metrics()
         self._shown: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -80,17 +82,21 @@ class SlackNotifier:
         head = (f"*Results* of {mrkdwn.code(view.runbook)} (run {output.execution}) — "
                 f"{mrkdwn.escape(output.summary)}")
         if output.text is not None:
-            self._post(view, blocks.reply([head], code=output.text))
+            self._delivery.post_message(
+                channel=view.channel, thread_ts=view.reply_ts,
+                metadata=results_metadata(view.id, output.execution),
+                **blocks.reply([head], code=output.text).as_kwargs(),
+            )
         if output.file_content is None:
             return
         why = ("The complete redacted results are" if output.text is not None
                else "Too large for a message: the redacted results are")
-        self._client.files_upload_v2(
+        self._delivery.upload_file(
             channel=view.channel,
             thread_ts=view.reply_ts,
+            title=f"{view.runbook} {view.id} run {output.execution}",  # unique per run
             content=output.file_content,
             filename=output.file_name,
-            title=f"{view.runbook} {view.id} run {output.execution}",
             initial_comment=f"{head}\n{why} in the attached {output.file_format} file.",
         )
 
