@@ -62,7 +62,7 @@ class Metrics:
         )
         self.worker_rejections = Counter(
             "jitbot_worker_rejections",
-            "Work refused because the worker pool queue was full.",
+            "Work refused because the worker pool was stuck or its queue full.",
             registry=self.registry,
         )
 

@@ -1,12 +1,14 @@
-"""jitbot's bounded worker pool, and what a person sees when it is full."""
+"""jitbot's bounded worker pool: a burst is queued, a stuck or full pool refuses, and
+during a burst of acks the workers wait; what a person sees when the pool refuses."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
-from bot.slack.workers import PoolBusy, WorkerPool
+from bot.slack.workers import AcksInFlight, PoolBusy, WorkerPool
 from tests.fakeslack import FakeSlack
 from tests.support.slack import start_bot
 
@@ -35,6 +37,48 @@ def test_a_failing_task_is_logged_and_frees_its_slot(caplog: pytest.LogCaptureFi
         pool.shutdown()
     (record,) = [r for r in caplog.records if r.getMessage() == "task failed"]
     assert record.task == "broken"  # type: ignore[attr-defined]
+
+
+def test_a_burst_is_queued_not_refused() -> None:
+    pool = WorkerPool(workers=1)
+    release = threading.Event()
+    done: list[int] = []
+    try:
+        pool.submit("hold", release.wait, 10)
+        for i in range(500):  # an incident channel all asking at once: everyone is heard
+            pool.submit("request", done.append, i)
+        release.set()
+        assert pool.wait_idle(10) is True
+        assert done == list(range(500))
+    finally:
+        release.set()
+        pool.shutdown()
+
+
+def test_a_stuck_pool_refuses_at_once_and_recovers() -> None:
+    refused: list[int] = []
+    pool = WorkerPool(workers=1, max_wait=0.05, on_rejected=lambda: refused.append(1))
+    release = threading.Event()
+    started = threading.Event()
+
+    def hold() -> None:
+        started.set()
+        release.wait(10)
+
+    try:
+        pool.submit("hold", hold)
+        started.wait(5)
+        queued = pool.submit("queued", lambda: "queued")  # waiting, but not for long yet
+        time.sleep(0.1)  # the oldest waiting task has now waited longer than max_wait
+        with pytest.raises(PoolBusy, match="try again"):
+            pool.submit("while stuck", lambda: None)
+        assert refused == [1]
+        release.set()
+        assert queued.result(timeout=5) == "queued"
+        assert pool.submit("again", lambda: "again").result(timeout=5) == "again"
+    finally:
+        release.set()
+        pool.shutdown()
 
 
 def test_a_full_pool_refuses_at_once_and_recovers() -> None:
@@ -78,4 +122,40 @@ def test_a_request_while_the_pool_is_full_is_told_to_retry(fake_slack: FakeSlack
     finally:
         release.set()
         bot.server.stop()
+        pool.shutdown()
+
+
+def test_during_a_burst_of_acks_workers_wait_until_it_has_passed() -> None:
+    acks = AcksInFlight(busy_at=2, settle=0.05)
+    pool = WorkerPool(workers=1, acks=acks)
+    try:
+        with acks.answering():
+            with acks.answering():  # every HTTP thread answering Slack: a burst
+                started = pool.submit("card", time.monotonic)
+                time.sleep(0.1)
+                assert not started.done()
+            ended = time.monotonic()
+            assert started.result(timeout=5) >= ended + 0.05  # once the burst has settled
+    finally:
+        pool.shutdown()
+
+
+def test_one_request_being_answered_is_no_burst() -> None:
+    acks = AcksInFlight(busy_at=2, settle=5.0)
+    pool = WorkerPool(workers=1, acks=acks)
+    try:
+        with acks.answering():  # a single approval: its work starts at once
+            assert pool.submit("approval", lambda: "now").result(timeout=2) == "now"
+    finally:
+        pool.shutdown()
+
+
+def test_a_task_waits_for_a_burst_of_acks_at_most_max_defer() -> None:
+    acks = AcksInFlight(busy_at=1)
+    pool = WorkerPool(workers=1, acks=acks, max_defer=0.1)
+    try:
+        with acks.answering():  # a burst that does not end
+            queued = time.monotonic()
+            assert pool.submit("card", time.monotonic).result(timeout=5) >= queued + 0.1
+    finally:
         pool.shutdown()
