@@ -23,7 +23,6 @@ from waitress.server import BaseWSGIServer
 
 from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.metrics import Metrics
-from bot.slack.workers import AcksInFlight
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -37,20 +36,17 @@ log = logging.getLogger(__name__)
 
 class JitbotWeb:
     """Routes the three endpoints; `bolt_app=None` serves only health and metrics
-    (Socket Mode, where Slack's traffic arrives over the WebSocket). `acks` counts the
-    Slack requests being answered, so the worker pool can wait for them."""
+    (Socket Mode, where Slack's traffic arrives over the WebSocket)."""
 
     def __init__(
         self,
         bolt_app: App | None,
         checks: Mapping[str, HealthCheck],
         metrics: Metrics,
-        acks: AcksInFlight | None = None,
     ) -> None:
         self._slack = SlackRequestHandler(bolt_app, path=SLACK_PATH) if bolt_app else None
         self._checks = dict(checks)
         self._metrics = metrics
-        self._acks = acks
 
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
@@ -60,10 +56,7 @@ class JitbotWeb:
         if path == SLACK_PATH and self._slack is not None:
             if method != "POST":
                 return _json(start_response, 405, {"error": "use POST"}, [("Allow", "POST")])
-            if self._acks is None:
-                return self._slack(environ, start_response)
-            with self._acks.answering():
-                return self._slack(environ, start_response)
+            return self._slack(environ, start_response)
         if path == "/healthz":
             if method not in ("GET", "HEAD"):
                 return _json(start_response, 405, {"error": "use GET"}, [("Allow", "GET")])

@@ -1,5 +1,5 @@
 """jitbot's bounded worker pool: a burst is queued, a stuck or full pool refuses, and
-during a burst of acks the workers wait; what a person sees when the pool refuses."""
+what a person sees when the pool refuses."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bot.slack.workers import AcksInFlight, PoolBusy, WorkerPool
+from bot.slack.workers import PoolBusy, WorkerPool
 from tests.fakeslack import FakeSlack
 from tests.support.slack import start_bot
 
@@ -122,40 +122,4 @@ def test_a_request_while_the_pool_is_full_is_told_to_retry(fake_slack: FakeSlack
     finally:
         release.set()
         bot.server.stop()
-        pool.shutdown()
-
-
-def test_during_a_burst_of_acks_workers_wait_until_it_has_passed() -> None:
-    acks = AcksInFlight(busy_at=2, settle=0.05)
-    pool = WorkerPool(workers=1, acks=acks)
-    try:
-        with acks.answering():
-            with acks.answering():  # every HTTP thread answering Slack: a burst
-                started = pool.submit("card", time.monotonic)
-                time.sleep(0.1)
-                assert not started.done()
-            ended = time.monotonic()
-            assert started.result(timeout=5) >= ended + 0.05  # once the burst has settled
-    finally:
-        pool.shutdown()
-
-
-def test_one_request_being_answered_is_no_burst() -> None:
-    acks = AcksInFlight(busy_at=2, settle=5.0)
-    pool = WorkerPool(workers=1, acks=acks)
-    try:
-        with acks.answering():  # a single approval: its work starts at once
-            assert pool.submit("approval", lambda: "now").result(timeout=2) == "now"
-    finally:
-        pool.shutdown()
-
-
-def test_a_task_waits_for_a_burst_of_acks_at_most_max_defer() -> None:
-    acks = AcksInFlight(busy_at=1)
-    pool = WorkerPool(workers=1, acks=acks, max_defer=0.1)
-    try:
-        with acks.answering():  # a burst that does not end
-            queued = time.monotonic()
-            assert pool.submit("card", time.monotonic).result(timeout=5) >= queued + 0.1
-    finally:
         pool.shutdown()

@@ -7,15 +7,6 @@ once (`PoolBusy`), and the listener tells the person to try again, only when the
 stuck — the oldest waiting task has waited longer than `max_wait` seconds (every worker
 held up by a dependency that does not answer) — or when `queue_size` tasks wait, a bound
 on memory far above any burst people can type.
-
-Given `acks` (what `jitbot serve` does), a worker about to start a task during a burst of
-Slack requests, when every HTTP thread is answering one, waits for the burst to pass (or
-until the task has waited `max_defer` seconds). Acks and workers share one interpreter
-lock: a backlog of cards worked off during the burst would slow every ack of it, while
-deferred it costs the acks nothing and drains right after. Outside bursts (a single
-approval, an alert every few milliseconds) nothing waits. The deferral is cooperative on
-purpose: lowering the workers' OS priority instead lets a worker be preempted while it
-holds the interpreter lock, and then every ack waits for it.
 """
 
 from __future__ import annotations
@@ -24,9 +15,8 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
 P = ParamSpec("P")
@@ -39,79 +29,11 @@ QUEUE_SIZE = 4096
 # dependency that does not answer), not merely behind: on two cores the backlog of those
 # 2,000 commands drains in about 20 seconds.
 MAX_WAIT_SECONDS = 60.0
-# Work deferred by a burst of acks starts after this long at most, so a burst that does
-# not end cannot starve it; kept well under MAX_WAIT_SECONDS.
-MAX_DEFER_SECONDS = 10.0
-# A burst has passed once it has been over this long; the gaps between its acks are shorter.
-SETTLE_SECONDS = 0.05
-# A burst begins within this long: Slack requests arriving together all reach a thread
-# within a few milliseconds. Bolt answers a command or click in 10 ms steps, so outside
-# bursts a task waits no longer than that for the ack of the click that made it.
-GLANCE_SECONDS = 0.01
-GLANCE_STEP_SECONDS = 0.001
-
 log = logging.getLogger(__name__)
 
 
 class PoolBusy(RuntimeError):
     """The pool is stuck (its oldest task waited too long) or its queue is full."""
-
-
-class AcksInFlight:
-    """Counts the Slack requests being answered right now; the web layer marks each with
-    `answering()`. `busy_at` of them at once is a burst: the acks alone keep the server
-    busy and more are queuing. Workers wait for a burst to be over for `settle` seconds:
-    a gap between two acks of a burst is no lull, and every waiting worker would start a
-    task in it. With fewer requests in flight a worker waits up to `glance` seconds for
-    them to be answered, since that is how a burst begins: the first acks of a burst hand
-    off work before the rest have arrived, and that work must wait for the burst too.
-
-    A waiting worker looks again after a pause rather than being woken: during a burst
-    the count changes thousands of times a second, and waking every worker at each change
-    would itself take the interpreter lock from the acks."""
-
-    def __init__(self, busy_at: int, settle: float = SETTLE_SECONDS,
-                 glance: float = GLANCE_SECONDS) -> None:
-        if busy_at < 1 or settle <= 0 or glance < 0:
-            raise ValueError("busy_at must be >= 1, settle > 0 and glance >= 0")
-        self.busy_at = busy_at
-        self.settle = settle
-        self.glance = glance
-        self._lock = threading.Lock()
-        self._count = 0
-        self._calm_since = float("-inf")  # when the count last fell below busy_at
-
-    @contextmanager
-    def answering(self) -> Iterator[None]:
-        with self._lock:
-            self._count += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._count -= 1
-                if self._count == self.busy_at - 1:
-                    self._calm_since = time.monotonic()
-
-    def wait_calm(self, timeout: float) -> bool:
-        """Wait until no burst is being answered; False if `timeout` passed first."""
-        now = time.monotonic()
-        deadline, glanced = now + timeout, now + self.glance
-        while True:
-            with self._lock:
-                count, settled_in = self._count, self._calm_since + self.settle - now
-            if count >= self.busy_at:
-                pause = self.settle  # a burst
-            elif settled_in > 0:
-                pause = settled_in  # a burst has just ended
-            elif count and now < glanced:
-                pause = GLANCE_STEP_SECONDS  # perhaps a burst beginning
-            else:
-                return True
-            if now >= deadline:
-                return False
-            time.sleep(min(pause, deadline - now))
-            now = time.monotonic()
 
 
 class WorkerPool:
@@ -122,23 +44,15 @@ class WorkerPool:
         on_rejected: Callable[[], None] | None = None,
         *,
         max_wait: float = MAX_WAIT_SECONDS,
-        acks: AcksInFlight | None = None,
-        max_defer: float = MAX_DEFER_SECONDS,
     ) -> None:
-        if workers < 1 or queue_size < 0 or max_wait <= 0 or max_defer < 0:
-            raise ValueError("a worker pool needs at least one worker, a queue size >= 0, "
-                             "a positive max_wait and a max_defer >= 0")
-        if acks is not None and max_defer >= max_wait:
-            raise ValueError("max_defer must be shorter than max_wait: a task deferred for a "
-                             "burst of acks is not a sign that the pool is stuck")
+        if workers < 1 or queue_size < 0 or max_wait <= 0:
+            raise ValueError("a worker pool needs at least one worker, a queue size >= 0 "
+                             "and a positive max_wait")
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jit-worker")
         self._on_rejected = on_rejected
         self.capacity = workers + queue_size  # running + waiting tasks
         self.max_wait = max_wait
-        self.acks = acks
-        self.max_defer = max_defer
         self._idle = threading.Condition()
-        self._watch = threading.Lock()  # held by the worker watching a burst of acks
         self._in_flight = 0
         # when each task still waiting for a worker was queued, oldest first: the executor
         # starts tasks in the order they were submitted, so each start removes the oldest
@@ -168,10 +82,6 @@ class WorkerPool:
 
     def _run(self, name: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         try:
-            if self.acks is not None:
-                with self._idle:
-                    queued_at = self._queued_at[0]
-                self._wait_for_burst(self.acks, queued_at + self.max_defer)
             with self._idle:
                 self._queued_at.popleft()
             return fn(*args, **kwargs)
@@ -181,15 +91,6 @@ class WorkerPool:
             raise
         finally:
             self._done()
-
-    def _wait_for_burst(self, acks: AcksInFlight, deadline: float) -> None:
-        """Wait out a burst of acks, until `deadline` at most. One worker watches the
-        acks; the others wait behind it on a lock, which wakes nobody until it is free."""
-        if self._watch.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            try:
-                acks.wait_calm(deadline - time.monotonic())
-            finally:
-                self._watch.release()
 
     def _done(self) -> None:
         with self._idle:
