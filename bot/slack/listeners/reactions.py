@@ -6,12 +6,16 @@ Slack may deliver an event twice; the event id is claimed in the database first.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 
 from bot.slack.deps import SlackDeps
 from bot.slack.handoff import hand_off
+
+# How long a reaction on one of the bot's messages waits for the card to be on record.
+CARD_SAVE_WAIT_SECONDS = 3.0
 
 
 def reaction_name(raw: str) -> str:
@@ -21,7 +25,7 @@ def reaction_name(raw: str) -> str:
 
 def register(app: App, deps: SlackDeps) -> None:
     @app.event("reaction_added")
-    def on_reaction(event: dict[str, Any], body: dict[str, Any]) -> None:
+    def on_reaction(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
         item = event.get("item") or {}
         name = reaction_name(str(event.get("reaction", "")))
         approve = name in deps.approve_reactions
@@ -38,6 +42,13 @@ def register(app: App, deps: SlackDeps) -> None:
             if not workflow.claim_event(f"event:{event_id}"):
                 return  # a redelivery: the first delivery did the work
             view = workflow.find_by_card(channel, ts)
+            # A card's ts is saved once chat.postMessage has answered, so a reaction on it
+            # can arrive first; only a message of the bot's own is worth waiting for.
+            deadline = time.monotonic() + CARD_SAVE_WAIT_SECONDS
+            while (view is None and event.get("item_user") == context.bot_user_id
+                   and time.monotonic() < deadline):
+                time.sleep(0.1)
+                view = workflow.find_by_card(channel, ts)
             if view is None:
                 return  # a reaction on some other message
             if approve:
