@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -55,35 +59,12 @@ def test_a_burst_is_queued_not_refused() -> None:
         pool.shutdown()
 
 
-def test_a_stuck_pool_refuses_at_once_and_recovers() -> None:
+@contextmanager
+def one_worker_held(**pool_args: Any) -> Iterator[tuple[WorkerPool, Future[None],
+                                                          threading.Event, list[int]]]:
+    """A one-worker pool whose worker is busy until the event is set; refusals counted."""
     refused: list[int] = []
-    pool = WorkerPool(workers=1, max_wait=0.05, on_rejected=lambda: refused.append(1))
-    release = threading.Event()
-    started = threading.Event()
-
-    def hold() -> None:
-        started.set()
-        release.wait(10)
-
-    try:
-        pool.submit("hold", hold)
-        started.wait(5)
-        queued = pool.submit("queued", lambda: "queued")  # waiting, but not for long yet
-        time.sleep(0.1)  # the oldest waiting task has now waited longer than max_wait
-        with pytest.raises(PoolBusy, match="try again"):
-            pool.submit("while stuck", lambda: None)
-        assert refused == [1]
-        release.set()
-        assert queued.result(timeout=5) == "queued"
-        assert pool.submit("again", lambda: "again").result(timeout=5) == "again"
-    finally:
-        release.set()
-        pool.shutdown()
-
-
-def test_a_full_pool_refuses_at_once_and_recovers() -> None:
-    refused: list[int] = []
-    pool = WorkerPool(workers=1, queue_size=1, on_rejected=lambda: refused.append(1))
+    pool = WorkerPool(workers=1, on_rejected=lambda: refused.append(1), **pool_args)
     release = threading.Event()
     started = threading.Event()
 
@@ -94,6 +75,26 @@ def test_a_full_pool_refuses_at_once_and_recovers() -> None:
     try:
         running = pool.submit("hold", hold)
         started.wait(5)
+        yield pool, running, release, refused
+    finally:
+        release.set()
+        pool.shutdown()
+
+
+def test_a_stuck_pool_refuses_at_once_and_recovers() -> None:
+    with one_worker_held(max_wait=0.05) as (pool, _, release, refused):
+        queued = pool.submit("queued", lambda: "queued")  # waiting, but not for long yet
+        time.sleep(0.1)  # the oldest waiting task has now waited longer than max_wait
+        with pytest.raises(PoolBusy, match="try again"):
+            pool.submit("while stuck", lambda: None)
+        assert refused == [1]
+        release.set()
+        assert queued.result(timeout=5) == "queued"
+        assert pool.submit("again", lambda: "again").result(timeout=5) == "again"
+
+
+def test_a_full_pool_refuses_at_once_and_recovers() -> None:
+    with one_worker_held(queue_size=1) as (pool, running, release, refused):
         queued = pool.submit("queued", lambda: "queued")
         with pytest.raises(PoolBusy, match="try again"):
             pool.submit("one too many", lambda: None)
@@ -104,9 +105,6 @@ def test_a_full_pool_refuses_at_once_and_recovers() -> None:
         running.result(timeout=5)
         assert queued.result(timeout=5) == "queued"
         assert pool.submit("again", lambda: "again").result(timeout=5) == "again"
-    finally:
-        release.set()
-        pool.shutdown()
 
 
 def test_a_request_while_the_pool_is_full_is_told_to_retry(fake_slack: FakeSlack) -> None:
