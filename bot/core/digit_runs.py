@@ -218,7 +218,7 @@ def _ipv4_value(piece: str, _: object) -> bool:
 
 
 _PHONE_TOKEN = re.compile(r"\(([0-9]{1,5})\)|([0-9]+)|([ .\-])")
-_KEEP_DIGITS = dict.fromkeys(map(ord, " .-()+"))  # what a phone candidate holds besides digits
+_NOT_DIGITS = b" .-()+"  # what a phone candidate holds besides digits
 
 
 class PhoneLayout(NamedTuple):
@@ -289,7 +289,8 @@ def _phone_value(piece: str, layout: PhoneLayout) -> bool:
     """The rules on the digits themselves, for a piece whose layout passed."""
     if layout.plus:
         return True
-    digits = piece.translate(_KEEP_DIGITS)
+    # the piece is ASCII: its shape is digits and separators only
+    digits = piece.encode().translate(None, _NOT_DIGITS).decode()
     count = len(digits)
     lengths = layout.lengths
     if len(lengths) == 1:  # bare digits: only a trunk 0 and a non-zero area code

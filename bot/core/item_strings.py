@@ -15,9 +15,10 @@ from collections import Counter
 from collections.abc import Mapping
 from decimal import Decimal
 from itertools import compress
-from typing import Any
+from typing import Any, TypeVar
 
 SCALARS = frozenset({int, bool, Decimal, type(None)})
+L = TypeVar("L")
 
 
 class Unsupported(Exception):
@@ -44,15 +45,16 @@ class ItemStrings:
         if not_text:
             raise KeyNotText(not_text.pop())
 
-    def replace(self, new_text: Mapping[str, str]) -> Counter[str]:
-        """Write back every string value found in `new_text`; how often each was found."""
+    def replace(self, new_text: Mapping[str, str], label: Mapping[str, L]) -> Counter[L]:
+        """Write back every string value found in `new_text`; how many of the values
+        written back carry each label (`label[value]`)."""
         # The membership test and the counting run in C over every string; only the
         # write-back of a hit costs Python.
         hits = list(map(new_text.__contains__, self.values))
         places = zip(self._owners, self._slots, self.values, strict=True)
         for owner, slot, old in compress(places, hits):
             owner[slot] = new_text[old]
-        return Counter(compress(self.values, hits))
+        return Counter(map(label.__getitem__, compress(self.values, hits)))
 
 
 def _walker(found: ItemStrings) -> Any:

@@ -50,7 +50,6 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from itertools import chain
 from typing import Any
 
 from bot.core import detectors
@@ -162,6 +161,11 @@ class _FieldRules:
     def __init__(self, hash_key: bytes) -> None:
         self.hash_key = hash_key
         self.applied: list[RedactRule] = []  # one entry per value a rule applied to
+        # Each distinct value is transformed once: a result repeats a customer's e-mail
+        # or card in every one of their orders.
+        self._last4_done: dict[str, str] = {}
+        self._email_done: dict[str, str] = {}
+        self._hash_done: dict[str, str] = {}
 
     def counts(self) -> Counter[str]:
         return Counter({_FIELD_COUNTS[rule]: n for rule, n in Counter(self.applied).items()})
@@ -207,10 +211,15 @@ class _FieldRules:
         if rule is RedactRule.mask:
             return MASK
         if rule is RedactRule.last4:
-            return _last4(text)
-        if rule is RedactRule.email:
-            return _email_domain(text)
-        return self.hashed(text)
+            done, transform = self._last4_done, _last4
+        elif rule is RedactRule.email:
+            done, transform = self._email_done, _email_domain
+        else:
+            done, transform = self._hash_done, self.hashed
+        new = done.get(text)
+        if new is None:
+            new = done[text] = transform(text)
+        return new
 
     def hashed(self, text: str) -> str:
         digest = hmac.new(self.hash_key, text.encode("utf-8", "surrogatepass"), hashlib.sha256)
@@ -219,14 +228,15 @@ class _FieldRules:
 
 def _detect(strings: ItemStrings, kinds: frozenset[Detector], counts: Counter[str]) -> None:
     """Scan each distinct string once; replace findings in values and keys; count them."""
-    findings = _findings(list(dict.fromkeys(chain(strings.values, strings.keys))), kinds)
+    distinct = set(strings.values)
+    distinct.update(strings.keys)
+    findings = _findings(list(distinct), kinds)
     if not findings:
         return
-    occurrences = strings.replace({text: new for text, (new, _) in findings.items()})
+    # counted per combination of kinds found (few distinct ones), then per kind
+    found = strings.replace({text: new for text, (new, _) in findings.items()},
+                            {text: found_kinds for text, (_, found_kinds) in findings.items()})
     renamed = {key: findings[key][0] for key in strings.keys if key in findings}
-    found: Counter[tuple[Detector, ...]] = Counter()  # few distinct ones: count those first
-    for text, times in occurrences.items():
-        found[findings[text][1]] += times
     for key in renamed:  # a key counts once, however many maps hold it
         found[findings[key][1]] += 1
     for found_kinds, times in found.items():
