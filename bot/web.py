@@ -23,6 +23,7 @@ from waitress.server import BaseWSGIServer
 
 from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.metrics import Metrics
+from bot.slack.workers import AcksInFlight
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -36,17 +37,20 @@ log = logging.getLogger(__name__)
 
 class JitbotWeb:
     """Routes the three endpoints; `bolt_app=None` serves only health and metrics
-    (Socket Mode, where Slack's traffic arrives over the WebSocket)."""
+    (Socket Mode, where Slack's traffic arrives over the WebSocket). `acks` counts the
+    Slack requests being answered, so the worker pool can wait out a burst of them."""
 
     def __init__(
         self,
         bolt_app: App | None,
         checks: Mapping[str, HealthCheck],
         metrics: Metrics,
+        acks: AcksInFlight | None = None,
     ) -> None:
         self._slack = SlackRequestHandler(bolt_app, path=SLACK_PATH) if bolt_app else None
         self._checks = dict(checks)
         self._metrics = metrics
+        self._acks = acks
 
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
@@ -56,7 +60,10 @@ class JitbotWeb:
         if path == SLACK_PATH and self._slack is not None:
             if method != "POST":
                 return _json(start_response, 405, {"error": "use POST"}, [("Allow", "POST")])
-            return self._slack(environ, start_response)
+            if self._acks is None:
+                return self._slack(environ, start_response)
+            with self._acks.answering():
+                return self._slack(environ, start_response)
         if path == "/healthz":
             if method not in ("GET", "HEAD"):
                 return _json(start_response, 405, {"error": "use GET"}, [("Allow", "GET")])

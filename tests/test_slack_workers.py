@@ -1,5 +1,5 @@
-"""jitbot's bounded worker pool: a burst is queued, a stuck or full pool refuses, and
-what a person sees when the pool refuses."""
+"""jitbot's bounded worker pool: a burst is queued, a stuck or full pool refuses, during
+a burst of acks the workers wait, and what a person sees when the pool refuses."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.slack.workers import PoolBusy, WorkerPool
+from bot.slack.workers import AcksInFlight, PoolBusy, WorkerPool
 from tests.fakeslack import FakeSlack
 from tests.support.slack import start_bot
 
@@ -119,5 +119,66 @@ def test_a_request_while_the_pool_is_full_is_told_to_retry(fake_slack: FakeSlack
         assert bot.submissions.items == []
     finally:
         release.set()
+        bot.server.stop()
+        pool.shutdown()
+
+
+def test_during_a_burst_of_acks_workers_wait_until_it_has_passed() -> None:
+    acks = AcksInFlight(busy_at=2, settle=0.05)
+    pool = WorkerPool(workers=1, acks=acks)
+    try:
+        with acks.answering():
+            with acks.answering():  # half the HTTP threads answering Slack: a burst
+                started = pool.submit("card", time.monotonic)
+                time.sleep(0.1)
+                assert not started.done()
+            ended = time.monotonic()
+            assert started.result(timeout=5) >= ended + 0.05  # once the burst has settled
+    finally:
+        pool.shutdown()
+
+
+def test_a_request_or_two_being_answered_is_no_burst() -> None:
+    acks = AcksInFlight(busy_at=3, settle=5.0)
+    pool = WorkerPool(workers=1, acks=acks)
+    try:
+        with acks.answering(), acks.answering():  # an approval and an alert: no waiting
+            started = time.monotonic()
+            assert pool.submit("approval", time.monotonic).result(timeout=2) < started + 1
+    finally:
+        pool.shutdown()
+
+
+def test_a_task_waits_for_a_burst_of_acks_at_most_max_defer() -> None:
+    acks = AcksInFlight(busy_at=1)
+    pool = WorkerPool(workers=1, acks=acks, max_defer=0.1)
+    try:
+        with acks.answering():  # a burst that does not end
+            queued = time.monotonic()
+            assert pool.submit("card", time.monotonic).result(timeout=5) >= queued + 0.1
+    finally:
+        pool.shutdown()
+
+
+def test_a_deferral_as_long_as_the_stuck_limit_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_defer must be shorter than max_wait"):
+        WorkerPool(workers=1, acks=AcksInFlight(busy_at=1), max_wait=5, max_defer=5)
+
+
+def test_the_web_layer_counts_the_slack_requests_it_answers(fake_slack: FakeSlack) -> None:
+    # busy_at=1: the command's own request is a burst, so its card waits for the request
+    # to be answered and then `settle` seconds
+    pool = WorkerPool(workers=1, acks=AcksInFlight(busy_at=1, settle=0.3), max_defer=5)
+    bot = start_bot(fake_slack, workers=pool)
+    started: list[float] = []
+    bot.on_submission = lambda submission: started.append(time.monotonic())
+    try:
+        sent = time.monotonic()
+        reply = bot.slack.command('orders-lookup order_id=1001 reason="x"')
+        assert reply.status == 200
+        assert pool.wait_idle(5)
+        assert len(started) == 1
+        assert started[0] >= sent + 0.3
+    finally:
         bot.server.stop()
         pool.shutdown()

@@ -31,7 +31,7 @@ from bot.slack.directory import SlackDirectory
 from bot.slack.notifier import SlackNotifier
 from bot.slack.socket_mode import socket_mode_handler
 from bot.slack.wiring import connect
-from bot.slack.workers import WorkerPool
+from bot.slack.workers import AcksInFlight, WorkerPool
 from bot.web import HealthCheck, JitbotWeb, make_server
 
 log = logging.getLogger("bot.serve")
@@ -58,7 +58,8 @@ class Runtime:
 
     def web(self) -> JitbotWeb:
         checks: dict[str, HealthCheck] = {"database": database_check(self.database.engine)}
-        return JitbotWeb(None if self.socket_mode else self.app, checks, self.metrics)
+        return JitbotWeb(None if self.socket_mode else self.app, checks, self.metrics,
+                         acks=self.workers.acks)
 
     def start(self) -> None:
         """Start the clock: overdue sessions end now, the rest are scheduled."""
@@ -77,8 +78,11 @@ def build_runtime(settings: Settings, catalog: Catalog, workers: int = 8, *,
     """Wire the process; raises SlackConfigError, BoltError or URLError on bad Slack setup,
     DatabaseError when the database cannot be reached or upgraded."""
     metrics = Metrics()
-    # the pool queues a burst rather than refusing it (its defaults)
-    pool = WorkerPool(workers=workers, on_rejected=metrics.worker_rejections.inc)
+    # the pool queues a burst rather than refusing it (its defaults), and works the backlog
+    # off once the burst's acks are out; a burst is half the HTTP threads answering Slack
+    # at once (`workers` is serve's --threads), and web() gives the web layer these `acks`
+    pool = WorkerPool(workers=workers, on_rejected=metrics.worker_rejections.inc,
+                      acks=AcksInFlight(busy_at=max(1, workers // 2)))
     client = build_client(settings, metrics)
     deps = SlackDeps(catalog=catalog, client=client, workers=pool, metrics=metrics)
     try:

@@ -7,6 +7,16 @@ once (`PoolBusy`), and the listener tells the person to try again, only when the
 stuck — the oldest waiting task has waited longer than `max_wait` seconds (every worker
 held up by a dependency that does not answer) — or when `queue_size` tasks wait, a bound
 on memory far above any burst people can type.
+
+Given `acks` (what `jitbot serve` does), a worker about to start a task while a burst of
+Slack requests is being answered — half the HTTP threads or more busy with one at once —
+waits for the burst to pass (at most `max_defer` seconds after the task was queued).
+Acks and workers share one interpreter lock, and a burst is exactly when the backlog of
+cards is long: worked off during the burst it would slow every ack, and Slack gives an
+ack 3 seconds, a card none. Outside bursts (an approval, an alert storm's steady stream)
+nothing waits. The deferral is cooperative on purpose: lowering the workers' OS priority
+instead lets a worker be preempted while it holds the interpreter lock, and then every
+ack waits for it.
 """
 
 from __future__ import annotations
@@ -15,8 +25,9 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
 P = ParamSpec("P")
@@ -29,11 +40,62 @@ QUEUE_SIZE = 4096
 # dependency that does not answer), not merely behind: on two cores the backlog of those
 # 2,000 commands drains in about 20 seconds.
 MAX_WAIT_SECONDS = 60.0
+# Work deferred by a burst of acks starts this long after it was queued at most, so a
+# burst that does not end cannot starve it.
+MAX_DEFER_SECONDS = 5.0
+# A burst has passed once it has been over this long: the gaps between its acks are
+# shorter, and a waiting worker looks again this often.
+SETTLE_SECONDS = 0.05
 log = logging.getLogger(__name__)
 
 
 class PoolBusy(RuntimeError):
     """The pool is stuck (its oldest task waited too long) or its queue is full."""
+
+
+class AcksInFlight:
+    """Counts the Slack requests being answered right now; the web layer marks each with
+    `answering()`. `busy_at` of them at once is a burst.
+
+    A waiting worker looks again after a pause rather than being woken: during a burst
+    the count changes thousands of times a second, and waking the workers at each change
+    would itself take the interpreter lock from the acks."""
+
+    def __init__(self, busy_at: int, settle: float = SETTLE_SECONDS) -> None:
+        if busy_at < 1 or settle <= 0:
+            raise ValueError("busy_at must be >= 1 and settle > 0")
+        self.busy_at = busy_at
+        self.settle = settle
+        self._lock = threading.Lock()
+        self._count = 0
+        self._calm_since = float("-inf")  # when the count last fell below busy_at
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        with self._lock:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._count -= 1
+                if self._count == self.busy_at - 1:
+                    self._calm_since = time.monotonic()
+
+    def wait_calm(self, timeout: float) -> bool:
+        """Wait until no burst is being answered; False if `timeout` passed first."""
+        now = time.monotonic()
+        deadline = now + timeout
+        while True:
+            with self._lock:
+                bursting = self._count >= self.busy_at
+                settled_in = self._calm_since + self.settle - now
+            if not bursting and settled_in <= 0:
+                return True
+            if now >= deadline:
+                return False
+            time.sleep(min(self.settle if bursting else settled_in, deadline - now))
+            now = time.monotonic()
 
 
 class WorkerPool:
@@ -44,14 +106,21 @@ class WorkerPool:
         on_rejected: Callable[[], None] | None = None,
         *,
         max_wait: float = MAX_WAIT_SECONDS,
+        acks: AcksInFlight | None = None,
+        max_defer: float = MAX_DEFER_SECONDS,
     ) -> None:
-        if workers < 1 or queue_size < 0 or max_wait <= 0:
-            raise ValueError("a worker pool needs at least one worker, a queue size >= 0 "
-                             "and a positive max_wait")
+        if workers < 1 or queue_size < 0 or max_wait <= 0 or max_defer < 0:
+            raise ValueError("a worker pool needs at least one worker, a queue size >= 0, "
+                             "a positive max_wait and a max_defer >= 0")
+        if acks is not None and max_defer >= max_wait:
+            raise ValueError("max_defer must be shorter than max_wait: a task deferred for a "
+                             "burst of acks is not a sign that the pool is stuck")
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jit-worker")
         self._on_rejected = on_rejected
         self.capacity = workers + queue_size  # running + waiting tasks
         self.max_wait = max_wait
+        self.acks = acks
+        self.max_defer = max_defer
         self._idle = threading.Condition()
         self._in_flight = 0
         # when each task still waiting for a worker was queued, oldest first: the executor
@@ -82,6 +151,10 @@ class WorkerPool:
 
     def _run(self, name: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         try:
+            if self.acks is not None:
+                with self._idle:
+                    queued_at = self._queued_at[0]
+                self.acks.wait_calm(queued_at + self.max_defer - time.monotonic())
             with self._idle:
                 self._queued_at.popleft()
             return fn(*args, **kwargs)

@@ -187,7 +187,7 @@ def start_bot(
     app = build_app(config, deps)
     if checks is None:
         checks = {"database": database_check(create_engine("sqlite://"))}
-    server = WebServer(JitbotWeb(app, checks, metrics))
+    server = WebServer(JitbotWeb(app, checks, metrics, acks=deps.workers.acks))
     bot = BotUnderTest(server.url, SlackHttp(server.url), app, deps, config, server)
 
     def submitted(submission: RequestSubmission) -> None:
