@@ -140,6 +140,10 @@ def test_happy_path_reaction_results_run_again_and_deadline(
         assert raw not in posted
     assert "@example.org" in posted  # the email rule keeps the domain
     assert "1111" in posted  # last4 of the card
+    # the approval's reply is posted in the background, yet the thread reads in order
+    said = [_text(c) for c in slack.calls("chat.postMessage") if c.args.get("thread_ts") == ts]
+    approved = [i for i, text in enumerate(said) if "approved (" in text]
+    assert approved and approved[0] < next(i for i, text in enumerate(said) if "Results" in text)
     _card_says(slack, ts, "Session active")
     assert "Run again" in _text(_card_says(slack, ts, "Session active"))
 

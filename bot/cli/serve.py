@@ -51,6 +51,7 @@ class Runtime:
     database: Database
     workflow: Workflow
     timer: Timer
+    notifier: SlackNotifier
 
     @property
     def socket_mode(self) -> bool:
@@ -70,6 +71,7 @@ class Runtime:
     def close(self) -> None:
         self.timer.stop()
         self.workers.shutdown(wait=True)
+        self.notifier.close()  # the last replies and card updates the workers made
         self.database.dispose()
 
 
@@ -93,14 +95,14 @@ def build_runtime(settings: Settings, catalog: Catalog, workers: int = 8, *,
         raise
     directory = SlackDirectory(client)
     access = AwsAccess(AwsClients(settings.aws_region))
+    notifier = SlackNotifier(client, metrics)
     workflow = Workflow.from_settings(settings, database, catalog, access=access,
-                                      directory=directory,
-                                      notifier=SlackNotifier(client, metrics))
+                                      directory=directory, notifier=notifier)
     metrics.sessions_active.set_function(lambda: len(workflow.credentials))
     connect(deps, workflow, directory)
     timer = Timer(workflow)
     return Runtime(settings, catalog, metrics, pool, client, deps, app, database, workflow,
-                   timer)
+                   timer, notifier)
 
 
 def settle_heap() -> None:

@@ -1,4 +1,10 @@
-"""The core's Notifier, in Slack: the card, its updates, and replies in its thread."""
+"""The core's Notifier, in Slack: the card, its updates, and replies in its thread.
+
+The card is posted on the caller's thread (the workflow records where it landed), and so
+are the results (their delivery is audited); card updates and the other thread replies
+are posted in the background, in order (`OrderedPosts`), and the results wait for the
+replies before them so the thread reads in the order things happened.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from bot.metrics import Metrics
 from bot.slack import blocks, mrkdwn
 from bot.slack.cards import card_model
 from bot.slack.delivery import ResultsDelivery, results_metadata
+from bot.slack.ordered_posts import OrderedPosts
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +31,11 @@ class SlackNotifier:
         self._metrics = metrics or Metrics()
         self._shown: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._posts = OrderedPosts()
+
+    def close(self) -> None:
+        """Finish the posts already made (a minute at most); call when the bot stops."""
+        self._posts.close()
 
     # ---- the card ------------------------------------------------------------------
 
@@ -39,6 +51,9 @@ class SlackNotifier:
     def request_updated(self, view: RequestView) -> None:
         if view.card_ts is None or not self._remember(view):
             return  # no card yet, or a newer state is already shown
+        self._posts.submit((view.id, "card"), "request_updated", self._update_card, view)
+
+    def _update_card(self, view: RequestView) -> None:
         message = blocks.request_card(card_model(view))
         self._client.chat_update(channel=view.channel, ts=view.card_ts, **message.as_kwargs())
 
@@ -61,7 +76,7 @@ class SlackNotifier:
         else:
             self._metrics.requests.labels("denied").inc()
             text = f":no_entry: {mrkdwn.user(actor)} denied the request"
-        self._reply(view, text)
+        self._reply(view, "decision", text)
 
     def request_closed(self, view: RequestView, actor: str, why: str) -> None:
         self._metrics.requests.labels(why).inc()
@@ -71,7 +86,7 @@ class SlackNotifier:
         else:
             text = (f":heavy_multiplication_x: {mrkdwn.user(actor)} {mrkdwn.escape(why)} "
                     f"request {mrkdwn.code(view.id)}; nothing was run")
-        self._reply(view, text)
+        self._reply(view, "request_closed", text)
 
     def results(self, view: RequestView, output: ResultOutput) -> None:
         self._metrics.query_seconds.labels(view.rendered.call.operation).observe(
@@ -79,6 +94,7 @@ class SlackNotifier:
         )
         if output.execution == 1:
             self._metrics.requests.labels("approved").inc()
+        self._posts.wait((view.id, "thread"))  # after the replies before it
         head = (f"*Results* of {mrkdwn.code(view.runbook)} (run {output.execution}) — "
                 f"{mrkdwn.escape(output.summary)}")
         if output.text is not None:
@@ -102,17 +118,18 @@ class SlackNotifier:
 
     def failure(self, view: RequestView, message: str) -> None:
         self._metrics.requests.labels("failed").inc()
-        self._reply(view, f":warning: {mrkdwn.escape(message)}")
+        self._reply(view, "failure", f":warning: {mrkdwn.escape(message)}")
 
     def session_ended(self, view: RequestView, actor: str, why: str) -> None:
         by = "" if actor == SYSTEM_ACTOR else f" by {mrkdwn.user(actor)}"
-        self._reply(view, f":lock: Session ended{by}: {mrkdwn.escape(why)}. "
-                          "The credentials are gone.")
+        self._reply(view, "session_ended", f":lock: Session ended{by}: {mrkdwn.escape(why)}. "
+                    "The credentials are gone.")
 
-    def _reply(self, view: RequestView, mrkdwn_text: str) -> None:
-        self._post(view, blocks.reply([mrkdwn_text]))
+    def _reply(self, view: RequestView, name: str, mrkdwn_text: str) -> None:
+        self._posts.submit((view.id, "thread"), name, self._post, view, mrkdwn_text)
 
-    def _post(self, view: RequestView, message: blocks.Message) -> None:
+    def _post(self, view: RequestView, mrkdwn_text: str) -> None:
+        message = blocks.reply([mrkdwn_text])
         self._client.chat_postMessage(
             channel=view.channel, thread_ts=view.reply_ts, **message.as_kwargs()
         )
