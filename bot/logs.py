@@ -22,6 +22,16 @@ _SECRET = re.compile(
 )
 # attributes every LogRecord has; anything else came in through `extra=`
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_AS_IS = (int, float, bool, type(None))  # extra values written as JSON numbers, true, null
+# one encoder for every line: json.dumps with options builds a new one per call
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
+# The loggers of slack_sdk's Web API and response_url clients. They would inherit the
+# level set on "slack_sdk", but these clients test a logger's *own* level, and while it is
+# unset they write out every request's and response's debug text (the bodies included,
+# a good part of a call's cost) for logging to drop. Set, they log the same and skip that.
+_SLACK_CLIENTS = ("slack_sdk.web.base_client", "slack_sdk.webhook.client")
 
 
 def mask(text: str) -> str:
@@ -38,12 +48,11 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value if isinstance(value, int | float | bool | None) else mask(
-                    str(value))
+                entry[key] = value if isinstance(value, _AS_IS) else mask(str(value))
         if record.exc_info and record.exc_info[0] is not None:
             entry["error"] = record.exc_info[0].__name__
             entry["traceback"] = mask(self.formatException(record.exc_info))
-        return json.dumps(entry, ensure_ascii=False)
+        return _ENCODER.encode(entry)
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -55,5 +64,5 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # slack_sdk at DEBUG prints request bodies; urllib3/botocore likewise; APScheduler
     # logs every sweep (every few seconds) at INFO
-    for noisy in ("slack_sdk", "urllib3", "botocore", "boto3", "apscheduler"):
+    for noisy in ("slack_sdk", "urllib3", "botocore", "boto3", "apscheduler", *_SLACK_CLIENTS):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -226,6 +228,27 @@ def test_log_lines_are_json_and_mask_credentials() -> None:
     assert line["message"] == "token [redacted] and key [redacted]"
     assert line["user"] == ALICE and line["secret"] == "[redacted]"
     assert line["level"] == "warning" and line["logger"] == "bot.x"
+
+
+def test_log_lines_keep_numbers_and_text_as_they_are() -> None:
+    record = logging.LogRecord("bot.x", logging.INFO, __file__, 1, "café", None, None)
+    record.count, record.ok, record.runbook, record.none = 3, True, "orders-lookup", None
+    line = JsonFormatter().format(record)
+    assert '"message": "café"' in line  # UTF-8 text, not \u escapes
+    assert {k: v for k, v in json.loads(line).items() if k in ("count", "ok", "none")} == {
+        "count": 3, "ok": True, "none": None}
+
+
+def test_slack_clients_get_the_quiet_level_of_their_own() -> None:
+    # these clients build each call's debug text, bodies included, unless their own level
+    # (not the one they inherit) says debug is off; a process of its own, as
+    # configure_logging sets up the whole process's logging
+    script = ("from bot.logs import configure_logging; configure_logging('INFO'); "
+              "from slack_sdk import WebClient; from slack_sdk.webhook import WebhookClient; "
+              "print(WebClient()._logger.level, WebhookClient('http://x/hook').logger.level)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.split() == [str(logging.WARNING)] * 2
 
 
 @pytest.mark.parametrize(("env", "message"), [
