@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import shlex
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.core.catalog import load_catalog
-from bot.core.params import RequestError, RequestTextError, bind, parse_value, split_request_text
+from bot.core.params import (
+    RequestError,
+    RequestTextError,
+    bind,
+    parse_value,
+    shell_words,
+    split_request_text,
+)
 from bot.core.runbooks import Param
 
 CATALOG = load_catalog(Path(__file__).resolve().parent.parent / "runbooks")
@@ -21,6 +31,25 @@ def test_split_understands_shell_quoting() -> None:
     assert text.runbook == "orders-lookup"
     assert text.values == {"order_id": "1001"}
     assert text.reason == "ticket 4411: card 'declined'"
+
+
+# shlex's special characters, its whitespace, other whitespace it does not split on, and
+# ordinary text: what a command could hold
+SHELL_TEXT = st.text(st.sampled_from(list(' \t\r\n"\'\\=#$;a1-\x0b\xa0\u2003\u200bé')),
+                     max_size=24)
+
+
+@given(SHELL_TEXT)
+def test_words_split_exactly_as_shlex_splits_them(text: str) -> None:
+    try:
+        expected: object = shlex.split(text)
+    except ValueError as exc:
+        expected = ValueError(str(exc))
+    try:
+        got: object = shell_words(text)
+    except ValueError as exc:
+        got = ValueError(str(exc))
+    assert repr(got) == repr(expected)
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,9 @@ from bot.core.runbooks import Param, ParamType, Runbook
 MAX_VALUE_LENGTH = 1024  # a DynamoDB partition key holds at most 2048 bytes
 MAX_REASON_LENGTH = 500
 RESERVED = {"reason"}
+# one word of shell text with no single quotes or backslashes: runs of anything but
+# shlex's whitespace and double quotes, and double-quoted spans (which may hold whitespace)
+_SHELL_WORD = re.compile(r'(?:[^ \t\r\n"]+|"[^"]*")+')
 ParamValue = str | int | Decimal
 
 
@@ -60,7 +63,7 @@ class BoundRequest:
 def split_request_text(text: str) -> RequestText:
     """Split `orders-lookup order_id=1001 reason="x y"` into its parts."""
     try:
-        words = shlex.split(text)
+        words = shell_words(text)
     except ValueError as exc:
         raise RequestTextError(
             f"the command has unbalanced quotes ({exc}); close every \" and ' you open"
@@ -86,6 +89,19 @@ def split_request_text(text: str) -> RequestText:
         else:
             values[name] = value
     return RequestText(runbook=runbook, values=values, reason=reason)
+
+
+def shell_words(text: str) -> list[str]:
+    """`shlex.split(text)`, at a fraction of its cost for what people type.
+
+    Without single quotes or backslashes, and with every double quote closed, shlex
+    splits on its four whitespace characters and drops the double quotes, keeping
+    everything between them, whitespace included: one regular expression does the same.
+    Any other text (an escape, a single quote, a quote left open) goes to shlex itself,
+    which also words the error."""
+    if "'" in text or "\\" in text or text.count('"') % 2:
+        return shlex.split(text)
+    return [word.replace('"', "") for word in _SHELL_WORD.findall(text)]
 
 
 def bind(runbook: Runbook, values: dict[str, str], reason: str | None) -> BoundRequest:
@@ -169,7 +185,10 @@ def _number(param: Param, raw: str) -> Decimal:
 def _check_text(raw: str, limit: int) -> None:
     if len(raw) > limit:
         raise ValueError(f"the value is {len(raw)} characters long; at most {limit} are allowed")
-    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} for ch in raw):
+    # printable ASCII, what people nearly always type, has no such character: only
+    # other text is looked at character by character
+    if (not (raw.isascii() and raw.isprintable())
+            and any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} for ch in raw)):
         raise ValueError("the value contains control or invisible characters; type plain text")
 
 
