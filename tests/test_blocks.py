@@ -17,6 +17,7 @@ from bot.core.queries import render
 from bot.core.runbooks import Param, ParamType
 from bot.slack import blocks, mrkdwn
 from bot.slack.blocks import CardModel, CardState
+from bot.slack.help_pages import HelpPages
 from tests.fakeslack import ALICE, BOB, CAROL
 from tests.support.slack import RUNBOOKS
 
@@ -265,6 +266,17 @@ def test_help_shows_every_parameter_of_every_shipped_runbook(name: str) -> None:
         if param.description:
             assert param.description in text
     assert "`reason` (required)" in text
+
+
+def test_help_pages_are_built_once_each_and_match_fresh_ones() -> None:
+    pages = HelpPages()
+    runbooks = list(CATALOG)
+    for runbook in runbooks:
+        assert pages.runbook(runbook) == blocks.runbook_help(runbook).as_kwargs()
+        assert pages.runbook(runbook) is pages.runbook(runbook)
+    for shown in (runbooks, runbooks[1:], []):  # everyone's list, a narrower one, none
+        assert pages.listing(shown) == blocks.runbook_list(shown).as_kwargs()
+        assert pages.listing(shown) is pages.listing(list(shown))
 
 
 def test_help_shows_patterns_enum_values_and_bounds() -> None:

@@ -25,6 +25,7 @@ from bot.core.runbooks import Runbook
 from bot.db.columns import utc_now
 from bot.slack import blocks, overview
 from bot.slack.deps import Rejection, RequestSubmission, SlackDeps
+from bot.slack.help_pages import HelpPages
 from bot.slack.listeners.modal import open_request_modal
 from bot.slack.modal_views import ModalContext
 from bot.slack.workers import PoolBusy
@@ -33,19 +34,22 @@ log = logging.getLogger(__name__)
 
 
 def register(app: App, deps: SlackDeps) -> None:
+    pages = HelpPages()  # of deps.catalog, which stays the same while the app runs
+
     @app.command(deps.command)
     def jit(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
-        handle_command(deps, ack, command, respond)
+        handle_command(deps, ack, command, respond, pages)
 
 
-def handle_command(deps: SlackDeps, ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+def handle_command(deps: SlackDeps, ack: Ack, command: dict[str, Any], respond: Respond,
+                   pages: HelpPages) -> None:
     text = slack_unescape(command.get("text") or "").strip()
     user_id = str(command.get("user_id") or "")
     channel_id = str(command.get("channel_id") or "")
     first, _, rest = text.partition(" ")
     if not text or first.lower() == "help":
         deps.metrics.slack_commands.labels("help").inc()
-        _help(deps, ack, respond, user_id, rest.strip())
+        _help(deps, pages, ack, respond, user_id, rest.strip())
         return
     if text.lower() == "status" and deps.workflow is not None:
         deps.metrics.slack_commands.labels("status").inc()
@@ -127,28 +131,27 @@ def only_missing(runbook: Runbook, parsed: RequestText, error: RequestError) -> 
     return bool(error.missing) and len(error.problems) == len(error.missing) + reason_missing
 
 
-def _help(deps: SlackDeps, ack: Ack, respond: Respond, user_id: str, topic: str) -> None:
+def _help(deps: SlackDeps, pages: HelpPages, ack: Ack, respond: Respond, user_id: str,
+          topic: str) -> None:
     if topic:
         runbook = deps.catalog.get(topic)
         if runbook is None:
             problems = [f"unknown runbook {topic!r}; "
                         f"known runbooks: {', '.join(deps.catalog.names) or 'none'}"]
             message = blocks.problem(problems, f"{deps.command} help <runbook>")
+            ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
         else:
-            message = blocks.runbook_help(runbook)
-        ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
+            ack(**pages.runbook(runbook), response_type="ephemeral")
         return
     may_request = deps.may_request
     if may_request is None:
-        message = blocks.runbook_list(deps.catalog)
-        ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
+        ack(**pages.listing(list(deps.catalog)), response_type="ephemeral")
         return
 
     def answer() -> None:
         # membership look-ups go to Slack, hence off the listener thread
         allowed: list[Runbook] = [rb for rb in deps.catalog if may_request(user_id, rb)]
-        message = blocks.runbook_list(allowed)
-        respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
+        respond(**pages.listing(allowed), response_type="ephemeral")
 
     _ack_after_handing_off(deps, ack, "help", answer)
 
