@@ -18,6 +18,7 @@ from tests.support.db import (
     APPROVERS,
     DBAS,
     ORDER_ITEM,
+    OTHER_REQUESTER,
     OUTSIDER,
     REQUESTER,
     Core,
@@ -438,6 +439,38 @@ def test_status_stays_bounded_however_many_requests_are_open(core: Core) -> None
     # the oldest first: they expire soonest
     assert [v.id for v in core.workflow.status_for(BOB).to_approve] == [
         v.id for v in still_pending[:SHOWN]]
+
+
+def test_status_asks_who_may_approve_once_per_runbook_and_requester(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = [lookup(core, str(1000 + n)) for n in range(5)]
+    made += [lookup(core, str(2000 + n), requester=OTHER_REQUESTER) for n in range(3)]
+    asked: list[str] = []
+    members = core.directory.members
+
+    def counted(handle: str) -> frozenset[str]:
+        asked.append(handle)
+        return members(handle)
+
+    monkeypatch.setattr(core.directory, "members", counted)
+    assert [v.id for v in core.workflow.status_for(BOB).to_approve] == [v.id for v in made]
+    assert asked == ["@oncall-leads", "@oncall-leads"]  # orders-lookup, for each requester
+
+
+def test_status_leaves_out_approvals_it_cannot_check(
+    core: Core, caplog: pytest.LogCaptureFixture
+) -> None:
+    approver = APPROVERS[0]  # may request and approve orders-lookup
+    mine = lookup(core, "1001", requester=approver)
+    others = [lookup(core, str(1002 + n)) for n in range(2)]
+    core.directory.failing = True
+    status = core.workflow.status_for(approver)
+    assert [v.id for v in status.pending] == [mine.id] and status.to_approve == []
+    # each request is asked about again, and named in the log
+    warned = [r.getMessage() for r in caplog.records if "could not check" in r.getMessage()]
+    assert warned == [f"could not check the approvers of {v.id}: usergroups.users.list "
+                      "answered ratelimited" for v in others]
 
 
 def test_claim_event_is_true_once(core: Core) -> None:

@@ -176,6 +176,11 @@ def _record(row: AuditRow) -> AuditRecord:
     )
 
 
+# Every audited step reads the chain head: the statement is built once, and SQLAlchemy
+# reuses it and its compiled form rather than building and hashing a new one per step.
+_CHAIN_HEAD = select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()
+
+
 class AuditTrail:
     def __init__(self, database: Database):
         self.database = database
@@ -194,9 +199,7 @@ class AuditTrail:
         clean = _plain(dict(details or {}))
         when = as_utc(at or utc_now())
         name = str(event.value if isinstance(event, AuditEvent) else event)
-        head = session.execute(
-            select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()
-        ).scalar_one_or_none()
+        head = session.execute(_CHAIN_HEAD).scalar_one_or_none()
         if head is None:
             raise AuditError("the audit chain head is missing; run `jitbot db upgrade`")
         seq = head.seq + 1

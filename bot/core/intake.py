@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import NoReturn
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 
 from bot.core.audit import AuditEvent
 from bot.core.params import BoundRequest, RequestError, bind
@@ -28,9 +29,17 @@ from bot.core.queries import render
 from bot.core.runbooks import Runbook
 from bot.core.sessions import Deadline
 from bot.core.states import RequestState
-from bot.core.steps import Steps
+from bot.core.steps import Steps, new_view
 from bot.db.models import RequestRow
 from bot.db.repository import new_request_id
+
+# Every request runs this UPDATE: built once, SQLAlchemy reuses the statement and its
+# compiled form instead of building and hashing a new one per request.
+_ATTACH_CARD = (
+    update(RequestRow).where(RequestRow.id == bindparam("request"))
+    .values(channel=bindparam("card_channel"), card_ts=bindparam("card_ts"))
+    .execution_options(synchronize_session=False)
+)
 
 
 class Intake:
@@ -83,7 +92,7 @@ class Intake:
             while step.session.get(RequestRow, request_id) is not None:
                 request_id = new_request_id()
             expires_at = step.now + self.request_ttl
-            step.session.add(RequestRow(
+            row = RequestRow(
                 id=request_id, runbook=runbook.name,
                 params=json.dumps(params, sort_keys=True, ensure_ascii=False),
                 reason=bound.reason, requester=requester, channel=channel, card_ts=None,
@@ -91,7 +100,11 @@ class Intake:
                 approvals_required=runbook.approval.required,
                 rendered=rendered.model_dump_json(), created_at=step.now,
                 expires_at=expires_at, version=1,
-            ))
+            )
+            step.session.add(row)
+            # the card shows the row as inserted: reading it back after the commit would
+            # cost another transaction per request, and only the card's ts changes below
+            view = new_view(row, self.steps.catalog)
             step.audit(
                 AuditEvent.request_created, requester, request_id=request_id,
                 runbook=runbook.name, params=params, reason=bound.reason, channel=channel,
@@ -101,21 +114,16 @@ class Intake:
                 expires_at=expires_at,
             )
         self.announce(Deadline("expiry", request_id, expires_at))
-        view = self.steps.view(request_id)
-        assert view is not None
         posted, card = self.steps.notify("request_created", view)
         if posted and isinstance(card, CardRef):
             self.attach_card(request_id, card.channel, card.ts)
-            view = self.steps.view(request_id) or view
+            view = replace(view, channel=card.channel, card_ts=card.ts)  # as attached
         return view
 
     def attach_card(self, request_id: str, channel: str, ts: str) -> None:
         with self.steps.database.transaction() as session:
-            session.execute(
-                update(RequestRow).where(RequestRow.id == request_id)
-                .values(channel=channel, card_ts=ts)
-                .execution_options(synchronize_session=False)
-            )
+            session.execute(_ATTACH_CARD, {"request": request_id, "card_channel": channel,
+                                           "card_ts": ts})
 
     def reject(self, requester: str, channel: str, runbook: str | None, code: str,
                message: str, *, usage: str | None = None, problems: Sequence[str] = (),

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -145,24 +145,38 @@ def build_view(session: Session, row: RequestRow, catalog: Catalog) -> RequestVi
     return _assemble(row, list(approvals), int(executions), catalog)
 
 
+# Built once, as every status and App Home runs them: SQLAlchemy reuses a prebuilt
+# statement and its compiled SQL instead of building and hashing a new one per call.
+_APPROVALS_OF = (
+    select(ApprovalRow).where(ApprovalRow.request_id.in_(bindparam("ids", expanding=True)))
+    .order_by(ApprovalRow.decided_at, ApprovalRow.id)
+)
+_EXECUTION_COUNTS_OF = (
+    select(ExecutionRow.request_id, func.count())
+    .where(ExecutionRow.request_id.in_(bindparam("ids", expanding=True)))
+    .group_by(ExecutionRow.request_id)
+)
+
+
 def build_views(session: Session, rows: Sequence[RequestRow],
                 catalog: Catalog) -> list[RequestView]:
     """The views of several requests with two queries in all, not two per request (what
     a status or App Home lists)."""
     if not rows:
         return []
-    ids = [row.id for row in rows]
-    approvals: dict[str, list[ApprovalRow]] = {rid: [] for rid in ids}
-    for approval in session.execute(
-        select(ApprovalRow).where(ApprovalRow.request_id.in_(ids))
-        .order_by(ApprovalRow.decided_at, ApprovalRow.id)
-    ).scalars():
+    ids = {"ids": [row.id for row in rows]}
+    approvals: dict[str, list[ApprovalRow]] = {row.id: [] for row in rows}
+    for approval in session.execute(_APPROVALS_OF, ids).scalars():
         approvals[approval.request_id].append(approval)
-    counts = {rid: int(n) for rid, n in session.execute(
-        select(ExecutionRow.request_id, func.count()).where(ExecutionRow.request_id.in_(ids))
-        .group_by(ExecutionRow.request_id)
-    ).all()}
+    counts = {rid: int(n) for rid, n in session.execute(_EXECUTION_COUNTS_OF, ids).all()}
     return [_assemble(row, approvals[row.id], counts.get(row.id, 0), catalog) for row in rows]
+
+
+def new_view(row: RequestRow, catalog: Catalog) -> RequestView:
+    """The view of a request row its step has just added, from the row in memory: what
+    `build_view` would read back after the commit (no approvals or executions can exist
+    yet), without a second transaction to read it."""
+    return _assemble(row, (), 0, catalog)
 
 
 def _assemble(row: RequestRow, approvals: Sequence[ApprovalRow], executions: int,

@@ -13,13 +13,14 @@ deadlines) and `executions` (queries, results). This class wires them together.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from bot.core.audit import SYSTEM_ACTOR, AuditEvent, AuditTrail
 from bot.core.catalog import Catalog
@@ -54,6 +55,32 @@ from bot.settings import Settings
 EVENT_MEMORY = timedelta(days=1)  # Slack retries an event for minutes, not days
 RECENT = 10
 SHOWN = 20  # requests per list in a status: what a Slack message or App Home can show
+
+
+# What a status reads, built once: a status is asked for often (App Home refreshes too),
+# and SQLAlchemy reuses a prebuilt statement and its compiled SQL instead of building and
+# hashing a new one per query.
+_PENDING = RequestState.pending.value
+_OWN_REQUESTS = (  # a user's requests in some states, newest first
+    select(RequestRow)
+    .where(RequestRow.requester == bindparam("user"),
+           RequestRow.state.in_(bindparam("states", expanding=True)))
+    .order_by(RequestRow.created_at.desc()).limit(bindparam("limit"))
+)
+_PENDING_OF_OTHERS = (  # (id, runbook, requester), oldest first: they expire soonest
+    select(RequestRow.id, RequestRow.runbook, RequestRow.requester)
+    .where(RequestRow.state == _PENDING, RequestRow.requester != bindparam("user"))
+    .order_by(RequestRow.created_at)
+)
+_PENDING_DECIDED_BY = (  # ids of pending requests the user approved or denied already
+    select(ApprovalRow.request_id).join(RequestRow)
+    .where(ApprovalRow.approver == bindparam("user"), RequestRow.state == _PENDING)
+)
+_STILL_PENDING = (  # those of the given requests still pending, oldest first
+    select(RequestRow)
+    .where(RequestRow.id.in_(bindparam("ids", expanding=True)), RequestRow.state == _PENDING)
+    .order_by(RequestRow.created_at)
+)
 
 
 @dataclass(frozen=True)
@@ -255,50 +282,57 @@ class Workflow:
         and at most SHOWN pending requests of others that this user may still decide
         (oldest first: they expire soonest). Eligibility is checked on the rows, outside
         the transaction (it may ask Slack), before any view is built."""
-        newest = RequestRow.created_at.desc()
         with self.steps.reading() as session:
-
-            def mine(states: list[RequestState], limit: int) -> list[RequestView]:
-                rows = session.execute(
-                    select(RequestRow).where(RequestRow.requester == user,
-                                             RequestRow.state.in_([s.value for s in states]))
-                    .order_by(newest).limit(limit)
-                ).scalars().all()
-                return build_views(session, rows, self.catalog)
-
-            pending = mine([RequestState.pending], SHOWN)
-            active = mine([RequestState.active, RequestState.approved], SHOWN)
-            recent = mine([s for s in RequestState if s.is_final], RECENT)
-            others = session.execute(
-                select(RequestRow.id, RequestRow.runbook, RequestRow.requester)
-                .where(RequestRow.state == RequestState.pending.value,
-                       RequestRow.requester != user)
-                .order_by(RequestRow.created_at)
-            ).all()
-            decided = set(session.execute(
-                select(ApprovalRow.request_id).join(RequestRow)
-                .where(ApprovalRow.approver == user,
-                       RequestRow.state == RequestState.pending.value)
-            ).scalars())
-        eligible = []
-        for request_id, runbook_name, requester in others:
-            runbook = self.catalog.get(runbook_name)
-            if runbook is None or request_id in decided:
-                continue
-            try:
-                if may_approve(runbook, user, requester, self.directory):
-                    eligible.append(request_id)
-            except DirectoryError as exc:
-                log.warning("could not check the approvers of %s: %s", request_id, exc)
-            if len(eligible) == SHOWN:
-                break
+            pending, active, recent = _own_requests(session, user, self.catalog)
+            others = session.execute(_PENDING_OF_OTHERS, {"user": user}).all()
+            decided = set(session.execute(_PENDING_DECIDED_BY, {"user": user}).scalars())
+        eligible = self._approvable(user, [o for o in others if o.id not in decided])
         to_approve: list[RequestView] = []
         if eligible:
             with self.steps.reading() as session:
-                rows = session.execute(
-                    select(RequestRow).where(RequestRow.id.in_(eligible),
-                                             RequestRow.state == RequestState.pending.value)
-                    .order_by(RequestRow.created_at)
-                ).scalars().all()
+                rows = session.execute(_STILL_PENDING, {"ids": eligible}).scalars().all()
                 to_approve = build_views(session, rows, self.catalog)
         return UserStatus(pending=pending, active=active, to_approve=to_approve, recent=recent)
+
+    def _approvable(self, user: str, pending: Iterable[Row[tuple[str, str, str]]]) -> list[str]:
+        """The first SHOWN of these pending requests (id, runbook, requester) that `user`
+        may approve; a request whose approvers cannot be looked up is left out."""
+        eligible: list[str] = []
+        # the answer for one runbook and requester holds for all their pending requests:
+        # asked once each, not once per request (a burst leaves hundreds pending)
+        answers: dict[tuple[str, str], bool] = {}
+        for request_id, runbook_name, requester in pending:
+            runbook = self.catalog.get(runbook_name)
+            if runbook is None:
+                continue
+            asked = (runbook_name, requester)
+            if asked not in answers:
+                try:
+                    answers[asked] = may_approve(runbook, user, requester, self.directory)
+                except DirectoryError as exc:  # not remembered: the next request asks again
+                    log.warning("could not check the approvers of %s: %s", request_id, exc)
+                    continue
+            if answers[asked]:
+                eligible.append(request_id)
+                if len(eligible) == SHOWN:
+                    break
+        return eligible
+
+
+def _own_requests(session: Session, user: str, catalog: Catalog
+                  ) -> tuple[list[RequestView], list[RequestView], list[RequestView]]:
+    """The user's pending requests, sessions and recently closed requests, newest first."""
+
+    def mine(states: list[RequestState], limit: int) -> Sequence[RequestRow]:
+        return session.execute(_OWN_REQUESTS, {"user": user, "limit": limit,
+                                               "states": [s.value for s in states]}
+                               ).scalars().all()
+
+    pending = mine([RequestState.pending], SHOWN)
+    active = mine([RequestState.active, RequestState.approved], SHOWN)
+    recent = mine([s for s in RequestState if s.is_final], RECENT)
+    # the views of all three lists in one go: two queries in all, not two per list
+    views = {view.id: view for view in build_views(session, [*pending, *active, *recent],
+                                                    catalog)}
+    return ([views[row.id] for row in pending], [views[row.id] for row in active],
+            [views[row.id] for row in recent])
