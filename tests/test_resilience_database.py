@@ -14,6 +14,7 @@ test can watch the STS client it uses; Slack is the fake Slack, AWS is moto serv
 from __future__ import annotations
 
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -196,3 +197,39 @@ def test_an_unreachable_postgresql_is_reported_and_survived(
         assert len(results(fake_slack, ts)) == 1
         events = [r.event for r in runtime.workflow.audit.records(request_id=request_id)]
         assert events.count("credentials.issued") == 1 and events.count("query.executed") == 1
+
+
+def test_a_card_posted_as_the_database_fails_is_recorded_once_it_is_back(
+        fake_slack: FakeSlack, moto_server: object, orders_table: str, jit_role: str,
+        tmp_path: Path) -> None:
+    """The request is recorded and its card posted, then the database refuses the write
+    that records where the card is. Without that record a reaction on the card finds no
+    request and the results would miss the thread; the bot keeps trying until it sticks."""
+    path = tmp_path / "jitbot.db"
+    with running(fake_slack, f"sqlite:///{path}") as (runtime, server):
+        http = SlackHttp(server.url)
+        broken = sqlite3.connect(path)
+        broken.execute("CREATE TRIGGER jit_test_outage BEFORE UPDATE OF card_ts ON requests "
+                       "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
+        ts, request_id = request_card(http, fake_slack, "1004")
+        time.sleep(1.0)  # the database stays out for a while
+
+        def recorded() -> Any:
+            return broken.execute("SELECT card_ts FROM requests WHERE id = ?",
+                                  (request_id,)).fetchone()[0]
+
+        assert recorded() is None
+        # meanwhile the bot knows where the card is: a reaction finds the request, and an
+        # approval would answer in the card's thread
+        assert runtime.workflow.view(request_id).card_ts == ts
+        assert runtime.workflow.find_by_card(OPS_CHANNEL, ts).id == request_id
+        broken.execute("DROP TRIGGER jit_test_outage")
+        deadline = time.monotonic() + 20
+        while recorded() is None:
+            assert time.monotonic() < deadline, "the card's place was never recorded"
+            time.sleep(0.1)
+        broken.close()
+        assert runtime.workflow.view(request_id).card_ts == ts
+        approve(http, fake_slack, ts, request_id)
+        fake_slack.wait_for("chat.postMessage",
+                            lambda c: c.args.get("thread_ts") == ts and "*Results*" in str(c.args))

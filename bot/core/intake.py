@@ -7,12 +7,14 @@ DynamoDB call is rendered once, here: approvers approve that call, and that call
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import NoReturn
 
 from sqlalchemy import bindparam, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.core.audit import AuditEvent
 from bot.core.params import BoundRequest, RequestError, bind
@@ -32,6 +34,11 @@ from bot.core.states import RequestState
 from bot.core.steps import Steps, new_view
 from bot.db.models import RequestRow
 from bot.db.repository import new_request_id
+
+# Pauses before each new try at recording a card's place while the database is out:
+# about five minutes in all, on the worker that posted the card.
+ATTACH_PAUSES = (0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 60, 60, 60)
+log = logging.getLogger(__name__)
 
 # Every request runs this UPDATE: built once, SQLAlchemy reuses the statement and its
 # compiled form instead of building and hashing a new one per request.
@@ -115,15 +122,35 @@ class Intake:
             )
         self.announce(Deadline("expiry", request_id, expires_at))
         posted, card = self.steps.notify("request_created", view)
-        if posted and isinstance(card, CardRef):
-            self.attach_card(request_id, card.channel, card.ts)
+        if posted and isinstance(card, CardRef) and self.attach_card(request_id, card.channel,
+                                                                     card.ts):
             view = replace(view, channel=card.channel, card_ts=card.ts)  # as attached
         return view
 
-    def attach_card(self, request_id: str, channel: str, ts: str) -> None:
-        with self.steps.database.transaction() as session:
-            session.execute(_ATTACH_CARD, {"request": request_id, "card_channel": channel,
-                                           "card_ts": ts})
+    def attach_card(self, request_id: str, channel: str, ts: str) -> bool:
+        """Record where the card landed; while the database is out, try again after each
+        of ATTACH_PAUSES. The card is in Slack already: without its place a reaction on
+        it finds no request, and the replies and results would miss its thread. False
+        (and an error logged) if the database stayed out all that time."""
+        values = {"request": request_id, "card_channel": channel, "card_ts": ts}
+        for pause in (*ATTACH_PAUSES, None):
+            try:
+                with self.steps.database.transaction() as session:
+                    session.execute(_ATTACH_CARD, values)
+                self.steps.unrecorded_cards.pop(request_id, None)
+                return True
+            except SQLAlchemyError as exc:
+                # meanwhile this process's views show the card (see Steps.unrecorded_cards)
+                self.steps.unrecorded_cards[request_id] = CardRef(channel=channel, ts=ts)
+                # Type only: a database error's text may quote the statement's parameters.
+                if pause is None or self.steps.closing.is_set():
+                    log.error("the card of request %s was never recorded: %s", request_id,
+                              type(exc).__name__)
+                    return False
+                log.warning("recording the card of request %s failed: %s; again in %s s",
+                            request_id, type(exc).__name__, pause)
+                self.steps.closing.wait(pause)
+        return False
 
     def reject(self, requester: str, channel: str, runbook: str | None, code: str,
                message: str, *, usage: str | None = None, problems: Sequence[str] = (),

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
@@ -24,6 +25,7 @@ from bot.core.audit import AuditError, AuditEvent, AuditTrail
 from bot.core.catalog import Catalog
 from bot.core.ports import (
     ApprovalView,
+    CardRef,
     Decision,
     Notifier,
     Refused,
@@ -73,6 +75,12 @@ class Steps:
         self.notifier = notifier
         self.catalog = catalog
         self.clock = clock
+        # Cards posted whose place the database has not taken yet (it was out; Intake
+        # keeps trying): views show them meanwhile, so that an approval made before the
+        # place is recorded still replies, and posts its results, in the card's thread.
+        self.unrecorded_cards: dict[str, CardRef] = {}
+        # set when the process stops: whatever waits to try the database again gives up
+        self.closing = threading.Event()
 
     @contextmanager
     def step(self) -> Iterator[Step]:
@@ -130,7 +138,11 @@ class Steps:
     def view(self, request_id: str) -> RequestView | None:
         with self.reading() as session:
             row = session.get(RequestRow, request_id)
-            return build_view(session, row, self.catalog) if row is not None else None
+            found = build_view(session, row, self.catalog) if row is not None else None
+        if found is None or found.card_ts is not None or not self.unrecorded_cards:
+            return found
+        card = self.unrecorded_cards.get(found.id)
+        return found if card is None else replace(found, channel=card.channel, card_ts=card.ts)
 
 
 def build_view(session: Session, row: RequestRow, catalog: Catalog) -> RequestView:

@@ -32,6 +32,7 @@ from bot.core.params import BoundRequest
 from bot.core.policy import may_approve
 from bot.core.ports import (
     AccessPort,
+    CardRef,
     Decision,
     Directory,
     DirectoryError,
@@ -163,7 +164,13 @@ class Workflow:
             row = session.execute(
                 select(RequestRow).where(RequestRow.channel == channel, RequestRow.card_ts == ts)
             ).scalar_one_or_none()
-            return build_view(session, row, self.catalog) if row is not None else None
+            if row is not None:
+                return build_view(session, row, self.catalog)
+        unrecorded = CardRef(channel=channel, ts=ts)
+        for request_id, card in list(self.steps.unrecorded_cards.items()):
+            if card == unrecorded:
+                return self.steps.view(request_id)
+        return None
 
     def view(self, request_id: str) -> RequestView:
         found = self.steps.view(request_id)
@@ -251,6 +258,10 @@ class Workflow:
         with self.database.transaction() as session:
             prune_events(session, moment - EVENT_MEMORY)
         return report
+
+    def close(self) -> None:
+        """The process is stopping: work waiting to try the database again gives up."""
+        self.steps.closing.set()
 
     def deadlines(self) -> list[Deadline]:
         """Every future deadline the database knows: what a timer schedules on start."""
