@@ -75,16 +75,17 @@ _LOCAL_REVERSED = re.compile(r"[\w.%+\-]{1,64}")
 _AT_DOMAIN = re.compile(r"@(?:[\w\-]+\.)+(?:[^\W\d_]{2,63}|xn--[\w\-]+)(?![\w\-])")
 
 
-def _emails(text: str, found: list[Span]) -> None:
+def _emails(text: str, backwards: str, found: list[Span]) -> None:
     # Anchored on "@" so the scan is a fast literal search; the local part is read
-    # backwards from the "@", as a forward match in the reversed 64 characters before it.
+    # backwards from the "@", as a forward match in `backwards` (the text reversed).
     local_part = _LOCAL_REVERSED.match
     append = found.append
+    end = len(text)
     for domain in _AT_DOMAIN.finditer(text):
         at = domain.start()
-        local = local_part(text[max(0, at - 64) : at][::-1])
+        local = local_part(backwards, end - at)  # backwards[end - at] is text[at - 1]
         if local:
-            append((at - local.end(), domain.end(), Detector.email))
+            append((end - local.end(), domain.end(), Detector.email))
 
 
 # -- AWS keys ------------------------------------------------------------------------------
@@ -148,14 +149,16 @@ _V6_BACK = re.compile(r"[0-9A-Fa-f:]*")
 _V6_FORWARD = re.compile(r"[0-9A-Fa-f:]*(?:(?<=[0-9])(?:\.[0-9]{1,3}){3})?")
 
 
-def _ipv6(text: str, found: list[Span]) -> None:
+def _ipv6(text: str, backwards: str, found: list[Span]) -> None:
     covered = 0
+    length = len(text)
     for hit in _V6_TRIGGER.finditer(text):
         if hit.start() < covered:
             continue
-        # back to the start of the address: at most 45 characters (with an IPv4 tail)
-        before = text[max(0, hit.start() - 45) : hit.start()][::-1]
-        start = hit.start() - _V6_BACK.match(before).end()  # type: ignore[union-attr]
+        # back to the start of the address: at most 45 characters (with an IPv4 tail),
+        # read forwards in `backwards` (the text reversed) from the trigger
+        back = length - hit.start()
+        start = length - _V6_BACK.match(backwards, back, back + 45).end()  # type: ignore[union-attr]
         end = _V6_FORWARD.match(text, hit.start()).end()  # type: ignore[union-attr]
         covered = end
         if _glued(text[start - 1 : start]) or _glued(text[end : end + 1]):
@@ -180,10 +183,13 @@ def find_spans(text: str, kinds: Iterable[Detector]) -> list[Span]:
     """Sorted, non-overlapping spans of `text` holding data of the given kinds."""
     enabled = frozenset(kinds)
     found: list[Span] = []
-    if Detector.email in enabled and "@" in text:
-        _emails(text, found)
-    if Detector.ip in enabled and ":" in text:
-        _ipv6(text, found)
+    emails = Detector.email in enabled and "@" in text
+    addresses = Detector.ip in enabled and ":" in text
+    backwards = text[::-1] if emails or addresses else ""
+    if emails:
+        _emails(text, backwards, found)
+    if addresses:
+        _ipv6(text, backwards, found)
     if Detector.aws_key in enabled or enabled & digit_runs.DIGIT_KINDS:
         latin = text.encode("latin-1", "replace")
         if Detector.aws_key in enabled:

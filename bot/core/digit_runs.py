@@ -185,16 +185,19 @@ def _card_shape(piece: str) -> bool:
     )
 
 
+# Luhn: what each digit (as its byte) adds when doubled
+_DOUBLED = tuple(0 if not 48 <= byte <= 57 else (2 * (byte - 48)) % 10 + (byte >= 53)
+                 for byte in range(256))
+
+
 def _card_value(piece: str, _: object) -> bool:
-    digits = piece.replace(" ", "").replace("-", "")
-    if not (digits[0] in "23456" or digits.startswith("1800")):
+    # the piece is ASCII: its shape is digits and separators only
+    digits = piece.encode().translate(None, b" -")
+    if not (50 <= digits[0] <= 54 or digits.startswith(b"1800")):  # 2-6, or JCB's 1800
         return False
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
+    # Luhn, summed in C: from the right, every other digit as is, the rest doubled
+    kept = digits[-1::-2]
+    total = sum(kept) - 48 * len(kept) + sum(map(_DOUBLED.__getitem__, digits[-2::-2]))
     return total % 10 == 0
 
 
