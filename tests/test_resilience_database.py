@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.cli.serve import Runtime, build_runtime
 from bot.core.catalog import load_catalog
 from bot.db.engine import Database
 from bot.demo.fake_slack import ALICE, CAROL, OPS_CHANNEL, Call, FakeSlack
+from bot.slack.runtime import Runtime, build_runtime
 from tests.slack_signing import SlackHttp
 from tests.support.aws import RequestSpy
 from tests.support.db import postgres_url

@@ -46,10 +46,10 @@ SESSION_SECONDS = 8.0
 
 def _serve_short_sessions() -> None:
     """The child: `jitbot serve` (HTTP) with short sessions; settings from the environment."""
-    from bot.cli.serve import build_runtime
     from bot.core.catalog import Catalog, load_catalog
     from bot.logs import configure_logging
     from bot.settings import load_settings
+    from bot.slack.runtime import build_runtime
     from bot.web import make_server
     from tests.support.db import with_session
 

@@ -5,105 +5,20 @@ from __future__ import annotations
 import gc
 import logging
 import signal
-from dataclasses import dataclass
 from types import FrameType
 from urllib.error import URLError
 
 import typer
-from slack_bolt import App
-from slack_bolt.error import BoltError
-from sqlalchemy import Engine, text
 
 from bot.cli.common import catalog_or_exit, fail, settings_or_exit
-from bot.core.access import AwsAccess
-from bot.core.aws import AwsClients
-from bot.core.catalog import Catalog
-from bot.core.workflow import Workflow
-from bot.db.engine import Database, DatabaseError
-from bot.db.migrate import open_database
-from bot.jobs import Timer
+from bot.db.engine import DatabaseError
 from bot.logs import configure_logging
-from bot.metrics import Metrics
-from bot.settings import Settings
-from bot.slack.app import MeteredWebClient, SlackConfigError, build_app, build_client
-from bot.slack.deps import SlackDeps
-from bot.slack.directory import SlackDirectory
-from bot.slack.notifier import SlackNotifier
+from bot.slack.app import SlackConfigError
+from bot.slack.runtime import build_runtime
 from bot.slack.socket_mode import socket_mode_handler
-from bot.slack.wiring import connect
-from bot.slack.workers import AcksInFlight, WorkerPool
-from bot.web import HealthCheck, JitbotWeb, make_server
+from bot.web import make_server
 
 log = logging.getLogger("bot.serve")
-
-
-@dataclass
-class Runtime:
-    """Everything one serving process holds, built once from the settings."""
-
-    settings: Settings
-    catalog: Catalog
-    metrics: Metrics
-    workers: WorkerPool
-    client: MeteredWebClient
-    deps: SlackDeps
-    app: App
-    database: Database
-    workflow: Workflow
-    timer: Timer
-    notifier: SlackNotifier
-
-    @property
-    def socket_mode(self) -> bool:
-        return bool(self.settings.slack_app_token)
-
-    def web(self) -> JitbotWeb:
-        checks: dict[str, HealthCheck] = {"database": database_check(self.database.engine)}
-        return JitbotWeb(None if self.socket_mode else self.app, checks, self.metrics,
-                         acks=self.workers.acks)
-
-    def start(self) -> None:
-        """Start the clock: overdue sessions end now, the rest are scheduled."""
-        report = self.timer.start()
-        log.info("timer started", extra={"ended_at_start": len(report.ended),
-                                         "expired_at_start": len(report.expired)})
-
-    def close(self) -> None:
-        self.timer.stop()
-        self.workflow.close()
-        self.workers.shutdown(wait=True)
-        self.notifier.close()  # the last replies and card updates the workers made
-        self.database.dispose()
-
-
-def build_runtime(settings: Settings, catalog: Catalog, workers: int = 8, *,
-                  migrate: bool = True) -> Runtime:
-    """Wire the process; raises SlackConfigError, BoltError or URLError on bad Slack setup,
-    DatabaseError when the database cannot be reached or upgraded."""
-    metrics = Metrics()
-    # the pool queues a burst rather than refusing it (its defaults), and works the backlog
-    # off once the burst's acks are out; a burst is half the HTTP threads answering Slack
-    # at once (`workers` is serve's --threads), and web() gives the web layer these `acks`
-    pool = WorkerPool(workers=workers, on_rejected=metrics.worker_rejections.inc,
-                      acks=AcksInFlight(busy_at=max(1, workers // 2)))
-    client = build_client(settings, metrics)
-    deps = SlackDeps(catalog=catalog, client=client, workers=pool, metrics=metrics)
-    try:
-        app = build_app(settings, deps)
-        database = open_database(settings.database_url, migrate=migrate)
-    except BaseException:
-        pool.shutdown(wait=False)
-        raise
-    directory = SlackDirectory(client)
-    access = AwsAccess(AwsClients(settings.aws_region))
-    notifier = SlackNotifier(client, metrics)
-    workflow = Workflow.from_settings(settings, database, catalog, access=access,
-                                      directory=directory, notifier=notifier)
-    metrics.sessions_active.set_function(lambda: len(workflow.credentials))
-    connect(deps, workflow, directory)
-    timer = Timer(workflow)
-    return Runtime(settings, catalog, metrics, pool, client, deps, app, database, workflow,
-                   timer, notifier)
 
 
 def settle_heap() -> None:
@@ -114,14 +29,6 @@ def settle_heap() -> None:
     trigger it, while acks wait."""
     gc.collect()
     gc.freeze()
-
-
-def database_check(engine: Engine) -> HealthCheck:
-    def check() -> None:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-
-    return check
 
 
 def serve(
@@ -148,9 +55,6 @@ def serve(
         runtime = build_runtime(settings, catalog, workers=threads, migrate=migrate)
     except SlackConfigError as exc:
         raise fail(str(exc), 2) from None
-    except BoltError as exc:
-        raise fail(f"Slack refused SLACK_BOT_TOKEN ({exc}); check the token and that the "
-                   "app is installed in the workspace", 2) from None
     except DatabaseError as exc:
         raise fail(f"{exc}; check JITBOT_DATABASE_URL", 2) from None
     except (URLError, OSError) as exc:

@@ -20,13 +20,13 @@ from pathlib import Path
 
 from waitress.server import BaseWSGIServer
 
-from bot.cli.serve import Runtime, build_runtime
 from bot.core.catalog import Catalog
 from bot.demo.fake_slack import FakeSlack
 from bot.demo.sandbox import FOREIGN_AWS_VARIABLES, REGION, AwsSandbox, environment
 from bot.demo.slack_client import SlackHttp
 from bot.logs import JsonFormatter
 from bot.settings import load_settings
+from bot.slack.runtime import Runtime, build_runtime
 from bot.web import SLACK_PATH, make_server
 
 BOT_TOKEN = "xoxb-jitbot-demo"

@@ -30,12 +30,12 @@ import pytest
 from slack_bolt import App
 from sqlalchemy import create_engine
 
-from bot.cli.serve import database_check
 from bot.core.catalog import Catalog, load_catalog
 from bot.metrics import Metrics
 from bot.settings import Settings, load_settings
 from bot.slack.app import build_app, build_client
 from bot.slack.deps import Rejection, RequestSubmission, SlackDeps
+from bot.slack.runtime import database_check
 from bot.slack.workers import WorkerPool
 from bot.web import HealthCheck, JitbotWeb, make_server
 from tests.fake_socket_mode import FakeSocketMode
