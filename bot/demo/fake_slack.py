@@ -11,6 +11,9 @@ URLs under `fake.url` (`http://127.0.0.1:<port>/api/`):
   <method>            a Web API method, form, query string or JSON arguments
   response/<anything> a response_url; recorded as method "response"
   upload/<file id>    the upload URL handed out by files.getUploadURLExternal ("upload")
+
+The methods themselves are in bot/demo/fake_slack_methods.py; this module is the server,
+the call log, failure injection and what tests read back.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -27,11 +29,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from bot.demo.fake_slack_methods import APP_ID as APP_ID
+from bot.demo.fake_slack_methods import BOT_ID as BOT_ID
+from bot.demo.fake_slack_methods import BOT_USER_ID as BOT_USER_ID
+from bot.demo.fake_slack_methods import (
+    METHODS,
+    TEAM_ID,
+    SlackError,
+    WebApiMethods,
+    by_ts,
+    json_copy,
+)
+
 # People, channels and groups every fresh fake knows; tests may add or change them.
-TEAM_ID = "T0JIT"
-APP_ID = "A0JIT"
-BOT_USER_ID = "U0JITBOT"
-BOT_ID = "B0JITBOT"
 ALICE, BOB, CAROL, DAVE, ERIN = "U0ALICE", "U0BOB", "U0CAROL", "U0DAVE", "U0ERIN"
 OPS_CHANNEL = "C0OPS"
 ALERTS_CHANNEL = "C0ALERTS"
@@ -48,11 +58,6 @@ DEFAULT_CHANNELS = {OPS_CHANNEL: "ops", ALERTS_CHANNEL: "alerts-orders",
                     PRIVATE_CHANNEL: "secret-ops"}
 
 _JSON_ARGS = ("blocks", "attachments", "view", "files", "metadata", "users")
-_ID = re.compile(r"^[CGDUW][A-Z0-9_]+$")
-MAX_BLOCKS = 50
-MAX_SECTION_TEXT = 3000
-MAX_TEXT = 40000
-_TS_COUNTER = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -89,14 +94,7 @@ class _Failure:
     where: Callable[[dict[str, Any]], bool] | None
 
 
-class SlackError(Exception):
-    def __init__(self, error: str, status: int = 200):
-        super().__init__(error)
-        self.error = error
-        self.status = status
-
-
-class FakeSlack:
+class FakeSlack(WebApiMethods):
     """Start with `start()` (or `with FakeSlack() as fake:`); stop with `stop()`."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -165,10 +163,6 @@ class FakeSlack:
         with self._cond:
             self.usergroups[handle.lstrip("@")] = list(members)
         return self.usergroup_id(handle)
-
-    @staticmethod
-    def usergroup_id(handle: str) -> str:
-        return "S0" + re.sub(r"[^A-Z0-9]", "", handle.lstrip("@").upper())
 
     def add_channel(self, channel_id: str, name: str) -> None:
         with self._cond:
@@ -250,13 +244,13 @@ class FakeSlack:
         """Top-level messages of a channel, oldest first, as they are now."""
         with self._cond:
             stored = self._messages.get(self._channel_id(channel), {})
-            return [_copy(m) for m in _by_ts(stored.values()) if not _is_reply(m)]
+            return [json_copy(m) for m in by_ts(stored.values()) if not _is_reply(m)]
 
     def replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
         """Replies in a thread, oldest first (the parent excluded)."""
         with self._cond:
             stored = self._messages.get(self._channel_id(channel), {})
-            return [_copy(m) for m in _by_ts(stored.values())
+            return [json_copy(m) for m in by_ts(stored.values())
                     if m.get("thread_ts") == thread_ts and m["ts"] != thread_ts]
 
     def message(self, channel: str, ts: str) -> dict[str, Any]:
@@ -264,11 +258,11 @@ class FakeSlack:
             found = self._messages.get(self._channel_id(channel), {}).get(ts)
             if found is None:
                 raise KeyError(f"no message {ts} in {channel}")
-            return _copy(found)
+            return json_copy(found)
 
     def ephemerals(self, user: str | None = None) -> list[dict[str, Any]]:
         with self._cond:
-            return [_copy(e) for e in self._ephemerals if user is None or e["user"] == user]
+            return [json_copy(e) for e in self._ephemerals if user is None or e["user"] == user]
 
     def responses(self) -> list[dict[str, Any]]:
         """Bodies posted to response_url addresses, in order."""
@@ -280,12 +274,12 @@ class FakeSlack:
 
     def views(self) -> list[dict[str, Any]]:
         with self._cond:
-            return [_copy(v) for v in self._views.values()]
+            return [json_copy(v) for v in self._views.values()]
 
     def home(self, user: str) -> dict[str, Any] | None:
         with self._cond:
             found = self._home.get(user)
-            return _copy(found) if found else None
+            return json_copy(found) if found else None
 
     def files(self) -> list[dict[str, Any]]:
         with self._cond:
@@ -295,7 +289,7 @@ class FakeSlack:
         """Every stored message of every channel, thread replies included, oldest first."""
         with self._cond:
             stored = [m for channel in self._messages.values() for m in channel.values()]
-            return [_copy(m) for m in _by_ts(stored)]
+            return [json_copy(m) for m in by_ts(stored)]
 
     def calls_after(self, seen: int, timeout: float) -> list[Call]:
         """The calls recorded after the first `seen`, waiting up to `timeout` for one."""
@@ -333,7 +327,7 @@ class FakeSlack:
             if thread_ts:
                 message["thread_ts"] = thread_ts
             self._messages.setdefault(cid, {})[message["ts"]] = message
-            return _copy(message)
+            return json_copy(message)
 
     def react_as(self, user: str, channel: str, ts: str, name: str) -> None:
         """Record `user`'s reaction on a stored message (the bot hears of it by event)."""
@@ -409,293 +403,11 @@ class FakeSlack:
             return {"ok": True, "url": self.socket_mode_url}
         if token.startswith("xapp-"):
             raise SlackError("not_allowed_token_type")
-        handler = _METHODS.get(method)
+        handler = METHODS.get(method)
         if handler is None:
             raise SlackError("unknown_method")
         with self._cond:
             return handler(self, args)
-
-    # ---- answers (called with the lock held)
-
-    def _next_ts(self) -> str:
-        # never reset with the rest: a bot keeps its database across a test's reset, and
-        # Slack never gives two messages of a channel the same ts
-        return f"{int(time.time())}.{next(_TS_COUNTER) % 1_000_000:06d}"
-
-    def _channel_id(self, channel: str) -> str:
-        if channel.startswith("#"):
-            for cid, name in self.channels.items():
-                if name == channel[1:]:
-                    return cid
-            raise SlackError("channel_not_found")
-        return channel
-
-    def _known_channel(self, args: Mapping[str, Any], key: str = "channel") -> str:
-        raw = str(args.get(key) or "")
-        if not raw:
-            raise SlackError("channel_not_found")
-        cid = self._channel_id(raw)
-        if cid.startswith(("U", "W")):
-            return "D" + cid  # posting to a user id opens a DM with them
-        if cid not in self.channels and not _ID.match(cid):
-            raise SlackError("channel_not_found")
-        return cid
-
-    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": "https://jit-test.slack.com/", "team": "jit test",
-                "user": "jitbot", "team_id": TEAM_ID, "user_id": BOT_USER_ID,
-                "bot_id": BOT_ID, "is_enterprise_install": False}
-
-    def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
-        cid = self._known_channel(args)
-        _check_content(args)
-        ts = self._next_ts()
-        message = {"type": "message", "channel": cid, "ts": ts, "user": BOT_USER_ID,
-                   "bot_id": BOT_ID, "app_id": APP_ID, "team": TEAM_ID,
-                   "text": args.get("text") or "", "blocks": args.get("blocks") or [],
-                   "attachments": args.get("attachments") or []}
-        if args.get("thread_ts"):
-            message["thread_ts"] = str(args["thread_ts"])
-        if args.get("metadata"):
-            message["metadata"] = args["metadata"]
-        self._messages.setdefault(cid, {})[ts] = message
-        return {"ok": True, "channel": cid, "ts": ts, "message": _copy(message)}
-
-    def _update(self, args: dict[str, Any]) -> dict[str, Any]:
-        cid = self._known_channel(args)
-        ts = str(args.get("ts") or "")
-        message = self._messages.get(cid, {}).get(ts)
-        if message is None:
-            raise SlackError("message_not_found")
-        _check_content(args)
-        for key in ("text", "blocks", "attachments", "metadata"):
-            if key in args:
-                message[key] = args[key] or ([] if key != "text" else "")
-        message["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
-        return {"ok": True, "channel": cid, "ts": ts, "text": message["text"],
-                "message": _copy(message)}
-
-    def _delete(self, args: dict[str, Any]) -> dict[str, Any]:
-        cid = self._known_channel(args)
-        ts = str(args.get("ts") or "")
-        if self._messages.get(cid, {}).pop(ts, None) is None:
-            raise SlackError("message_not_found")
-        return {"ok": True, "channel": cid, "ts": ts}
-
-    def _post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        cid = self._known_channel(args)
-        user = str(args.get("user") or "")
-        if not user:
-            raise SlackError("user_not_found")
-        _check_content(args)
-        ts = self._next_ts()
-        self._ephemerals.append({"channel": cid, "user": user, "message_ts": ts,
-                                 "text": args.get("text") or "",
-                                 "blocks": args.get("blocks") or [],
-                                 "thread_ts": args.get("thread_ts")})
-        return {"ok": True, "message_ts": ts}
-
-    def _permalink(self, args: dict[str, Any]) -> dict[str, Any]:
-        cid = self._known_channel(args)
-        ts = str(args.get("message_ts") or "")
-        if ts not in self._messages.get(cid, {}):
-            raise SlackError("message_not_found")
-        return {"ok": True, "channel": cid,
-                "permalink": f"https://jit-test.slack.com/archives/{cid}/p{ts.replace('.', '')}"}
-
-    def _reaction_add(self, args: dict[str, Any]) -> dict[str, Any]:
-        cid = self._known_channel(args)
-        message = self._messages.get(cid, {}).get(str(args.get("timestamp") or ""))
-        if message is None:
-            raise SlackError("message_not_found")
-        name = str(args.get("name") or "")
-        reactions = message.setdefault("reactions", [])
-        for reaction in reactions:
-            if reaction["name"] == name:
-                if BOT_USER_ID in reaction["users"]:
-                    raise SlackError("already_reacted")
-                reaction["users"].append(BOT_USER_ID)
-                reaction["count"] += 1
-                break
-        else:
-            reactions.append({"name": name, "users": [BOT_USER_ID], "count": 1})
-        return {"ok": True}
-
-    def _user_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        uid = str(args.get("user") or "")
-        name = self.users.get(uid)
-        if name is None:
-            raise SlackError("user_not_found")
-        return {"ok": True, "user": {
-            "id": uid, "team_id": TEAM_ID, "name": name, "real_name": name.title(),
-            "deleted": False, "is_bot": uid == BOT_USER_ID, "tz": "Europe/London",
-            "profile": {"display_name": name, "real_name": name.title()},
-        }}
-
-    def _usergroups_list(self, args: dict[str, Any]) -> dict[str, Any]:
-        with_users = str(args.get("include_users", "")).lower() in ("true", "1")
-        groups = []
-        for handle, members in sorted(self.usergroups.items()):
-            group: dict[str, Any] = {"id": self.usergroup_id(handle), "team_id": TEAM_ID,
-                                     "handle": handle, "name": handle, "is_usergroup": True,
-                                     "user_count": len(members)}
-            if with_users:
-                group["users"] = list(members)
-            groups.append(group)
-        return {"ok": True, "usergroups": groups}
-
-    def _usergroup_users(self, args: dict[str, Any]) -> dict[str, Any]:
-        wanted = str(args.get("usergroup") or "")
-        for handle, members in self.usergroups.items():
-            if self.usergroup_id(handle) == wanted:
-                return {"ok": True, "users": list(members)}
-        raise SlackError("no_such_subteam")
-
-    def _channel_object(self, cid: str) -> dict[str, Any]:
-        private = cid.startswith("G")
-        return {"id": cid, "name": self.channels[cid], "is_channel": not private,
-                "is_group": private, "is_private": private, "is_member": True,
-                "is_archived": False}
-
-    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        cid = str(args.get("channel") or "")
-        if cid not in self.channels:
-            raise SlackError("channel_not_found")
-        return {"ok": True, "channel": self._channel_object(cid)}
-
-    def _conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "channels": [self._channel_object(c) for c in sorted(self.channels)],
-                "response_metadata": {"next_cursor": ""}}
-
-    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
-        """The whole thread, parent first, in one page; `metadata` only when asked for."""
-        cid = self._known_channel(args)
-        ts = str(args.get("ts") or "")
-        stored = self._messages.get(cid, {})
-        if ts not in stored:
-            raise SlackError("thread_not_found")
-        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("true", "1")
-        thread = [{k: v for k, v in m.items() if with_metadata or k != "metadata"}
-                  for m in _by_ts(stored.values()) if ts in (m["ts"], m.get("thread_ts"))]
-        return {"ok": True, "messages": _copy(thread), "has_more": False,
-                "response_metadata": {"next_cursor": ""}}
-
-    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        users = args.get("users")
-        first = (users if isinstance(users, str) else ",".join(users or [])).split(",")[0]
-        if not first:
-            raise SlackError("users_list_not_supplied")
-        return {"ok": True, "channel": {"id": "D" + first}}
-
-    def _view_record(self, view: Any, **extra: Any) -> dict[str, Any]:
-        if not isinstance(view, dict) or view.get("type") not in ("modal", "home"):
-            raise SlackError("invalid_arguments")
-        if len(view.get("blocks") or []) > 100:
-            raise SlackError("invalid_arguments")
-        view_id = f"V{next(self._counter):08d}"
-        record = {**view, "id": view_id, "team_id": TEAM_ID, "app_id": APP_ID,
-                  "bot_id": BOT_ID, "hash": f"{time.time():.6f}.{view_id}",
-                  "state": {"values": {}}, **extra}
-        return record
-
-    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        if not args.get("trigger_id"):
-            raise SlackError("invalid_trigger_id")
-        record = self._view_record(args.get("view"), trigger_id=args["trigger_id"])
-        self._views[record["id"]] = record
-        return {"ok": True, "view": _copy(record)}
-
-    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
-        user = str(args.get("user_id") or "")
-        if not user:
-            raise SlackError("invalid_arguments")
-        record = self._view_record(args.get("view"), user_id=user)
-        self._home[user] = record
-        self._views[record["id"]] = record
-        return {"ok": True, "view": _copy(record)}
-
-    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
-        view_id = args.get("view_id")
-        external = args.get("external_id")
-        old = next((v for v in self._views.values()
-                    if v["id"] == view_id or (external and v.get("external_id") == external)),
-                   None)
-        if old is None:
-            raise SlackError("not_found")
-        record = self._view_record(args.get("view"))
-        record["id"] = old["id"]
-        self._views[old["id"]] = record
-        return {"ok": True, "view": _copy(record)}
-
-    def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
-        filename = str(args.get("filename") or "")
-        length = int(args.get("length") or 0)
-        if not filename or length <= 0:
-            raise SlackError("invalid_arguments")
-        file_id = f"F{next(self._counter):08d}"
-        self._files[file_id] = {"id": file_id, "filename": filename, "length": length,
-                                "content": None, "completed": False}
-        return {"ok": True, "upload_url": f"{self.url}upload/{file_id}", "file_id": file_id}
-
-    def _upload(self, file_id: str, body: bytes) -> dict[str, Any]:
-        with self._cond:
-            record = self._files.get(file_id)
-            if record is None:
-                raise SlackError("file_not_found", 404)
-            record["content"] = body
-        return {"ok": True}
-
-    def _complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
-        items = args.get("files")
-        if not isinstance(items, list) or not items:
-            raise SlackError("invalid_arguments")
-        cid = self._known_channel(args, "channel_id") if args.get("channel_id") else None
-        shared = []
-        for item in items:
-            record = self._files.get(str(item.get("id")))
-            if record is None or record["content"] is None:
-                raise SlackError("file_not_found")
-            record.update(completed=True, title=item.get("title") or record["filename"],
-                          channel=cid, thread_ts=args.get("thread_ts"),
-                          initial_comment=args.get("initial_comment"))
-            shared.append({"id": record["id"], "name": record["filename"],
-                           "title": record["title"], "size": len(record["content"]),
-                           "mimetype": "text/plain",
-                           "url_private": f"https://files.jit-test.slack.com/{record['id']}",
-                           "channels": [cid] if cid else [], "groups": [], "ims": []})
-        if cid:
-            ts = self._next_ts()
-            message = {"type": "message", "subtype": "file_share", "channel": cid, "ts": ts,
-                       "user": BOT_USER_ID, "bot_id": BOT_ID,
-                       "text": args.get("initial_comment") or "", "files": shared}
-            if args.get("thread_ts"):
-                message["thread_ts"] = str(args["thread_ts"])
-            self._messages.setdefault(cid, {})[ts] = message
-        return {"ok": True, "files": shared}
-
-
-_METHODS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] = {
-    "auth.test": FakeSlack._auth_test,
-    "chat.postMessage": FakeSlack._post_message,
-    "chat.update": FakeSlack._update,
-    "chat.delete": FakeSlack._delete,
-    "chat.postEphemeral": FakeSlack._post_ephemeral,
-    "chat.getPermalink": FakeSlack._permalink,
-    "reactions.add": FakeSlack._reaction_add,
-    "users.info": FakeSlack._user_info,
-    "usergroups.list": FakeSlack._usergroups_list,
-    "usergroups.users.list": FakeSlack._usergroup_users,
-    "conversations.info": FakeSlack._conversations_info,
-    "conversations.list": FakeSlack._conversations_list,
-    "conversations.open": FakeSlack._conversations_open,
-    "conversations.replies": FakeSlack._conversations_replies,
-    "views.open": FakeSlack._views_open,
-    "views.publish": FakeSlack._views_publish,
-    "views.update": FakeSlack._views_update,
-    "files.getUploadURLExternal": FakeSlack._upload_url,
-    "files.completeUploadExternal": FakeSlack._complete_upload,
-}
-
 
 def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
@@ -762,29 +474,5 @@ def _token(headers: Mapping[str, str], args: Mapping[str, Any]) -> str | None:
     return str(token) if token else None
 
 
-def _check_content(args: Mapping[str, Any]) -> None:
-    """Slack's own limits, so an oversized card fails here as it would in Slack."""
-    text, blocks = args.get("text"), args.get("blocks")
-    if not text and not blocks and not args.get("attachments"):
-        raise SlackError("no_text")
-    if text and len(str(text)) > MAX_TEXT:
-        raise SlackError("msg_too_long")
-    if blocks is not None:
-        if not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS:
-            raise SlackError("invalid_blocks")
-        for block in blocks:
-            section = (block.get("text") or {}) if isinstance(block, dict) else {}
-            if len(section.get("text") or "") > MAX_SECTION_TEXT:
-                raise SlackError("invalid_blocks")
-
-
 def _is_reply(message: Mapping[str, Any]) -> bool:
     return bool(message.get("thread_ts")) and message["thread_ts"] != message["ts"]
-
-
-def _by_ts(messages: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(messages, key=lambda m: float(m["ts"]))
-
-
-def _copy(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
