@@ -11,10 +11,11 @@ text `KeyNotText`, each naming the offending type.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping
+from collections import Counter, deque
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from itertools import compress
+from operator import setitem
 from typing import Any, TypeVar
 
 SCALARS = frozenset({int, bool, Decimal, type(None)})
@@ -48,13 +49,17 @@ class ItemStrings:
     def replace(self, new_text: Mapping[str, str], label: Mapping[str, L]) -> Counter[L]:
         """Write back every string value found in `new_text`; how many of the values
         written back carry each label (`label[value]`)."""
-        # The membership test and the counting run in C over every string; only the
-        # write-back of a hit costs Python.
+        # The membership test, the write-back and the counting all run in C (`map`).
         hits = list(map(new_text.__contains__, self.values))
-        places = zip(self._owners, self._slots, self.values, strict=True)
-        for owner, slot, old in compress(places, hits):
-            owner[slot] = new_text[old]
-        return Counter(map(label.__getitem__, compress(self.values, hits)))
+        found = list(compress(self.values, hits))
+        consume(map(setitem, compress(self._owners, hits), compress(self._slots, hits),
+                    map(new_text.__getitem__, found)))
+        return Counter(map(label.__getitem__, found))
+
+
+def consume(calls: Iterator[Any]) -> None:
+    """Run a lazy `map` of calls made for their effect (writes into items), in C."""
+    deque(calls, maxlen=0)
 
 
 def _walker(found: ItemStrings) -> Any:

@@ -47,13 +47,15 @@ import hmac
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import is_
 from typing import Any
 
 from bot.core import detectors
-from bot.core.item_strings import SCALARS, ItemStrings, KeyNotText, Unsupported
+from bot.core.item_strings import SCALARS, ItemStrings, KeyNotText, Unsupported, consume
 from bot.core.runbooks import Detector, RedactRule, RedactSpec
 
 MASK = "••••"
@@ -126,8 +128,7 @@ class Redactor:
         with _collector_paused():
             if self._tree:
                 rules = _FieldRules(self._hash_key)
-                for item in items:
-                    rules.apply(item, self._tree)
+                rules.apply(items, self._tree)
                 counts.update(rules.counts())
             strings = ItemStrings(items)
             if self._kinds:
@@ -156,11 +157,17 @@ def _collector_paused() -> Iterator[None]:
 
 
 class _FieldRules:
-    """Applies the runbook's field rules in place, along the rule tree's paths only."""
+    """Applies the runbook's field rules in place, along the rule tree's paths only.
+
+    A rule is applied to one attribute of every map at its level at once (a column), so
+    that looking the attribute up, transforming it and writing it back run in C (`map`
+    over the maps); each distinct value is transformed once. Values other than text at a
+    rule's place (numbers, lists, maps) take the general path, value by value.
+    """
 
     def __init__(self, hash_key: bytes) -> None:
         self.hash_key = hash_key
-        self.applied: list[RedactRule] = []  # one entry per value a rule applied to
+        self.applied: Counter[RedactRule] = Counter()  # values each rule applied to
         # Each distinct value is transformed once: a result repeats a customer's e-mail
         # or card in every one of their orders.
         self._last4_done: dict[str, str] = {}
@@ -168,30 +175,42 @@ class _FieldRules:
         self._hash_done: dict[str, str] = {}
 
     def counts(self) -> Counter[str]:
-        return Counter({_FIELD_COUNTS[rule]: n for rule, n in Counter(self.applied).items()})
+        return Counter({_FIELD_COUNTS[rule]: n for rule, n in self.applied.items()})
 
-    def apply(self, source: dict[str, Any], tree: RuleTree) -> None:
+    def apply(self, maps: list[dict[str, Any]], tree: RuleTree) -> None:
+        """Apply `tree` to each of `maps` (the maps at one level of the items)."""
         for key, node in tree.items():
-            if key not in source:
+            holders = list(compress(maps, map(dict.__contains__, maps, repeat(key))))
+            if not holders:
                 continue
-            value = source[key]
             if node is RedactRule.drop:
-                del source[key]
-                self.applied.append(node)
-            elif isinstance(node, RedactRule):
-                source[key] = self.rule(node, value)
-            elif type(value) is dict:
-                self.apply(value, node)
-            elif type(value) is list:
-                self.apply_each(value, node)
-            # a scalar where the rules expect a map is left to the detectors
+                consume(map(dict.__delitem__, holders, repeat(key)))
+                self.applied[node] += len(holders)
+                continue
+            values = list(map(dict.__getitem__, holders, repeat(key)))
+            if isinstance(node, RedactRule):
+                consume(map(dict.__setitem__, holders, repeat(key), self.column(node, values)))
+            else:  # a map or a list of maps below: the rules go on there
+                self.apply(_maps_within(values), node)
 
-    def apply_each(self, source: list[Any], tree: RuleTree) -> None:
-        for value in source:
-            if type(value) is dict:
-                self.apply(value, tree)
-            elif type(value) is list:
-                self.apply_each(value, tree)
+    def column(self, rule: RedactRule, values: list[Any]) -> Iterator[Any]:
+        """The new value of each of `values`, all at one rule's place."""
+        if set(map(type, values)) != {str}:
+            return map(self.rule, repeat(rule), values)
+        self.applied[rule] += len(values)
+        if rule is RedactRule.mask:
+            return repeat(MASK, len(values))
+        done, transform = self._transform(rule)
+        for text in set(values).difference(done):
+            done[text] = transform(text)
+        return map(done.__getitem__, values)
+
+    def _transform(self, rule: RedactRule) -> tuple[dict[str, str], Callable[[str], str]]:
+        if rule is RedactRule.last4:
+            return self._last4_done, _last4
+        if rule is RedactRule.email:
+            return self._email_done, _email_domain
+        return self._hash_done, self.hashed
 
     def rule(self, rule: RedactRule, value: Any) -> Any:
         kind = type(value)
@@ -200,22 +219,17 @@ class _FieldRules:
         elif kind is list:
             return [self.rule(rule, element) for element in value]
         elif kind is dict:
-            self.applied.append(rule)
+            self.applied[rule] += 1
             canonical = _canonical_json(value)
             return self.hashed(canonical) if rule is RedactRule.hash else MASK
         elif kind in SCALARS:
             text = _as_text(value)
         else:
             raise Unsupported(kind)
-        self.applied.append(rule)
+        self.applied[rule] += 1
         if rule is RedactRule.mask:
             return MASK
-        if rule is RedactRule.last4:
-            done, transform = self._last4_done, _last4
-        elif rule is RedactRule.email:
-            done, transform = self._email_done, _email_domain
-        else:
-            done, transform = self._hash_done, self.hashed
+        done, transform = self._transform(rule)
         new = done.get(text)
         if new is None:
             new = done[text] = transform(text)
@@ -224,6 +238,16 @@ class _FieldRules:
     def hashed(self, text: str) -> str:
         digest = hmac.new(self.hash_key, text.encode("utf-8", "surrogatepass"), hashlib.sha256)
         return f"hash:{digest.hexdigest()[:HASH_DIGITS]}"
+
+
+def _maps_within(values: list[Any]) -> list[dict[str, Any]]:
+    """The maps among `values`, and inside those of them that are lists (at any depth);
+    anything else where the rules expect a map is left to the detectors."""
+    kinds = list(map(type, values))
+    maps = list(compress(values, map(is_, kinds, repeat(dict))))
+    for inner in compress(values, map(is_, kinds, repeat(list))):
+        maps += _maps_within(inner)
+    return maps
 
 
 def _detect(strings: ItemStrings, kinds: frozenset[Detector], counts: Counter[str]) -> None:
