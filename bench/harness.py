@@ -598,7 +598,7 @@ async def _load(url: str, requests: list[dict[str, Any]], concurrency: int,
 def run_bare_app(port: int, threads: int, slack_url: str) -> None:
     """A Bolt app whose `/jit` only acks, on jitbot's HTTP stack (bot/web.py, waitress),
     built with the Bolt options jitbot's build_app uses (signature checks on,
-    process_before_response off)."""
+    process_before_response on: the listener runs on the HTTP thread)."""
     from slack_bolt import Ack, App
     from slack_sdk import WebClient
 
@@ -607,7 +607,7 @@ def run_bare_app(port: int, threads: int, slack_url: str) -> None:
 
     app = App(name="bare", client=WebClient(token="xoxb-bench", base_url=slack_url),
               signing_secret=SIGNING_SECRET, token_verification_enabled=False,
-              process_before_response=False)
+              process_before_response=True)
 
     @app.command("/jit")
     def jit(ack: Ack) -> None:

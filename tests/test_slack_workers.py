@@ -1,8 +1,10 @@
 """jitbot's bounded worker pool: a burst is queued, a stuck or full pool refuses, during
-a burst of acks the workers wait, and what a person sees when the pool refuses."""
+a burst of acks the workers wait, and what a person sees when the pool refuses; what must
+happen right after an ack does not wait for the pool."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bot.slack.handoff import right_away
 from bot.slack.workers import AcksInFlight, PoolBusy, WorkerPool
 from tests.fakeslack import FakeSlack
 from tests.support.slack import start_bot
@@ -182,3 +185,24 @@ def test_the_web_layer_counts_the_slack_requests_it_answers(fake_slack: FakeSlac
     finally:
         bot.server.stop()
         pool.shutdown()
+
+
+def test_work_right_after_an_ack_runs_at_once_and_a_failure_is_logged(
+        fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture) -> None:
+    # the worker pool is held: what must reach Slack at once does not wait behind it
+    with one_worker_held() as (pool, _, _, _):
+        bot = start_bot(fake_slack, workers=pool)
+        try:
+            opened = threading.Event()
+            right_away(bot.deps, "request-form", opened.set)
+            assert opened.wait(2)
+
+            def fails() -> None:
+                raise ConnectionError("slack unreachable")
+
+            with caplog.at_level(logging.ERROR, logger="bot.slack.handoff"):
+                right_away(bot.deps, "request-form", fails)
+                bot.deps.urgent.shutdown(wait=True)
+            assert "task failed" in caplog.text
+        finally:
+            bot.server.stop()

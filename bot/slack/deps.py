@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -48,6 +49,12 @@ class Rejection:
     problems: list[str]
 
 
+def urgent_threads() -> ThreadPoolExecutor:
+    """A few threads for what must reach Slack right after an ack and cannot wait behind
+    the worker pool's backlog: opening a form while its trigger id (3 seconds) is fresh."""
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack-now")
+
+
 @dataclass
 class SlackDeps:
     catalog: Catalog
@@ -65,3 +72,6 @@ class SlackDeps:
     workflow: Workflow | None = None
     approve_reactions: frozenset[str] = frozenset({"white_check_mark", "heavy_check_mark", "+1"})
     deny_reactions: frozenset[str] = frozenset({"x", "no_entry"})
+    # listeners run on the HTTP thread and only parse, ack and hand off; what must still
+    # happen at once after the ack runs here (see handoff.right_away)
+    urgent: ThreadPoolExecutor = field(default_factory=urgent_threads)

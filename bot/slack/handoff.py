@@ -73,3 +73,17 @@ def hand_off(deps: SlackDeps, name: str, user: str, channel: str,
         tell(deps, channel, user, str(busy), thread_ts)
         return False
     return True
+
+
+def right_away(deps: SlackDeps, name: str, work: Callable[..., Any], *args: Any) -> None:
+    """Run `work(*args)` at once on `deps.urgent`, off the HTTP thread that has just acked:
+    for what cannot wait behind the worker pool (a form to open while its trigger id is
+    fresh). Its failure is logged with `name`, never dropped in silence."""
+
+    def run() -> None:
+        try:
+            work(*args)
+        except Exception:
+            log.exception("task failed", extra={"task": name})
+
+    deps.urgent.submit(run)

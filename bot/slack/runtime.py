@@ -65,6 +65,7 @@ class Runtime:
     def close(self) -> None:
         self.timer.stop()
         self.workflow.close()
+        self.deps.urgent.shutdown(wait=True)
         self.workers.shutdown(wait=True)
         self.notifier.close()  # the last replies and card updates the workers made
         self.database.dispose()

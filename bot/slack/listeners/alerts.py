@@ -39,7 +39,7 @@ from bot.slack.alert_buttons import (
 from bot.slack.alert_text import message_text
 from bot.slack.channel_names import ChannelNames
 from bot.slack.deps import SlackDeps
-from bot.slack.handoff import delivery_key, hand_off, tell
+from bot.slack.handoff import delivery_key, hand_off, right_away, tell
 from bot.slack.listeners.modal import open_request_modal
 from bot.slack.modal_views import ModalContext
 from bot.slack.workers import PoolBusy
@@ -112,8 +112,8 @@ class AlertDesk:
     # ---- the click ------------------------------------------------------------------
 
     def click(self, workflow: Workflow, body: dict[str, Any], action: dict[str, Any]) -> None:
-        """In the listener after ack: resolve the offer, then open the modal (while the
-        trigger id is fresh) or hand the request to the pool."""
+        """Right after the ack (`right_away`): resolve the offer, then open the modal
+        (while the trigger id is fresh) or hand the request to the pool."""
         deps = self.deps
         user = str((body.get("user") or {}).get("id") or "")
         container = body.get("container") or {}
@@ -210,4 +210,5 @@ def register(app: App, deps: SlackDeps) -> None:
         ack()
         workflow = deps.workflow
         if workflow is not None:
-            desk.click(workflow, body, action)
+            # looks the offer up and may open a form: off the HTTP thread, at once
+            right_away(deps, "alert-click", desk.click, workflow, body, action)

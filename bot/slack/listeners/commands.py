@@ -25,6 +25,7 @@ from bot.core.runbooks import Runbook
 from bot.db.columns import utc_now
 from bot.slack import blocks, overview
 from bot.slack.deps import Rejection, RequestSubmission, SlackDeps
+from bot.slack.handoff import right_away
 from bot.slack.help_pages import HelpPages
 from bot.slack.listeners.modal import open_request_modal
 from bot.slack.modal_views import ModalContext
@@ -92,16 +93,20 @@ def handle_command(deps: SlackDeps, ack: Ack, command: dict[str, Any], respond: 
         if trigger_id and deps.requests is not None and left_out:
             # the person left parameters out: a form asks for them, with what was typed
             ack()
-            context = ModalContext(runbook.name, channel_id)
-            if open_request_modal(deps, trigger_id, runbook, parsed.values, parsed.reason,
-                                  context) is None:
-                deps.metrics.slack_commands.labels("modal").inc()
-                return
-            respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
-            deps.metrics.slack_commands.labels("rejected").inc()
-            if deps.rejections is not None:
-                _background(deps, "audit-rejection", deps.rejections,
-                            Rejection(user_id, channel_id, runbook.name, exc.problems))
+            rejection = Rejection(user_id, channel_id, runbook.name, exc.problems)
+
+            def ask_with_a_form() -> None:
+                context = ModalContext(runbook.name, channel_id)
+                if open_request_modal(deps, trigger_id, runbook, parsed.values, parsed.reason,
+                                      context) is None:
+                    deps.metrics.slack_commands.labels("modal").inc()
+                    return
+                respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
+                deps.metrics.slack_commands.labels("rejected").inc()
+                if deps.rejections is not None:
+                    _background(deps, "audit-rejection", deps.rejections, rejection)
+
+            right_away(deps, "request-form", ask_with_a_form)
             return
         refuse(runbook.name, message, exc.problems)
         return
