@@ -133,6 +133,10 @@ class Intake:
         it finds no request, and the replies and results would miss its thread. False
         (and an error logged) if the database stayed out all that time."""
         values = {"request": request_id, "card_channel": channel, "card_ts": ts}
+        # The card is in Slack already, and a click on it can come in before the write
+        # below commits: until it does, this process's views show the card from here
+        # (see Steps.unrecorded_cards), so the approval still answers in its thread.
+        self.steps.unrecorded_cards[request_id] = CardRef(channel=channel, ts=ts)
         for pause in (*ATTACH_PAUSES, None):
             try:
                 with self.steps.database.transaction() as session:
@@ -140,8 +144,6 @@ class Intake:
                 self.steps.unrecorded_cards.pop(request_id, None)
                 return True
             except SQLAlchemyError as exc:
-                # meanwhile this process's views show the card (see Steps.unrecorded_cards)
-                self.steps.unrecorded_cards[request_id] = CardRef(channel=channel, ts=ts)
                 # Type only: a database error's text may quote the statement's parameters.
                 if pause is None or self.steps.closing.is_set():
                     log.error("the card of request %s was never recorded: %s", request_id,

@@ -75,9 +75,10 @@ class Steps:
         self.notifier = notifier
         self.catalog = catalog
         self.clock = clock
-        # Cards posted whose place the database has not taken yet (it was out; Intake
-        # keeps trying): views show them meanwhile, so that an approval made before the
-        # place is recorded still replies, and posts its results, in the card's thread.
+        # Cards posted whose place the database has not taken yet (the write is under
+        # way, or the database is out and Intake keeps trying): views show them
+        # meanwhile, so that an approval made before the place is recorded still
+        # replies, and posts its results, in the card's thread.
         self.unrecorded_cards: dict[str, CardRef] = {}
         # set when the process stops: whatever waits to try the database again gives up
         self.closing = threading.Event()
