@@ -200,7 +200,7 @@ def test_work_right_after_an_ack_runs_at_once_and_a_failure_is_logged(
             def fails() -> None:
                 raise ConnectionError("slack unreachable")
 
-            with caplog.at_level(logging.ERROR, logger="bot.slack.handoff"):
+            with caplog.at_level(logging.ERROR, logger="bot.slack.workers"):
                 right_away(bot.deps, "request-form", fails)
                 bot.deps.urgent.shutdown(wait=True)
             assert "task failed" in caplog.text

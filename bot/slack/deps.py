@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -49,10 +48,11 @@ class Rejection:
     problems: list[str]
 
 
-def urgent_threads() -> ThreadPoolExecutor:
-    """A few threads for what must reach Slack right after an ack and cannot wait behind
-    the worker pool's backlog: opening a form while its trigger id (3 seconds) is fresh."""
-    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack-now")
+def urgent_threads() -> WorkerPool:
+    """A few workers of their own, never deferred during a burst, for what must reach
+    Slack right after an ack and cannot wait behind the worker pool's backlog: opening a
+    form while its trigger id (3 seconds) is fresh."""
+    return WorkerPool(workers=4)
 
 
 @dataclass
@@ -74,4 +74,4 @@ class SlackDeps:
     deny_reactions: frozenset[str] = frozenset({"x", "no_entry"})
     # listeners run on the HTTP thread and only parse, ack and hand off; what must still
     # happen at once after the ack runs here (see handoff.right_away)
-    urgent: ThreadPoolExecutor = field(default_factory=urgent_threads)
+    urgent: WorkerPool = field(default_factory=urgent_threads)

@@ -78,12 +78,8 @@ def hand_off(deps: SlackDeps, name: str, user: str, channel: str,
 def right_away(deps: SlackDeps, name: str, work: Callable[..., Any], *args: Any) -> None:
     """Run `work(*args)` at once on `deps.urgent`, off the HTTP thread that has just acked:
     for what cannot wait behind the worker pool (a form to open while its trigger id is
-    fresh). Its failure is logged with `name`, never dropped in silence."""
-
-    def run() -> None:
-        try:
-            work(*args)
-        except Exception:
-            log.exception("task failed", extra={"task": name})
-
-    deps.urgent.submit(run)
+    fresh). The pool logs a failure with `name`; never dropped in silence."""
+    try:
+        deps.urgent.submit(name, work, *args)
+    except PoolBusy:
+        log.warning("urgent workers stuck or full; task dropped", extra={"task": name})
