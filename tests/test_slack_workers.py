@@ -141,6 +141,36 @@ def test_during_a_burst_of_acks_workers_wait_until_it_has_passed() -> None:
         pool.shutdown()
 
 
+def test_a_flood_of_acks_one_after_another_is_a_burst() -> None:
+    # on one CPU each request may be answered before the next begins: never two at once
+    acks = AcksInFlight(busy_at=2, settle=0.2, flood=5)
+    pool = WorkerPool(workers=1, acks=acks)
+    try:
+        for _ in range(5):
+            with acks.answering():
+                pass
+        flooded = time.monotonic()
+        started = pool.submit("card", time.monotonic)
+        assert started.result(timeout=5) >= flooded + 0.15  # waited for the flood to settle
+    finally:
+        pool.shutdown()
+
+
+def test_acks_at_a_steady_pace_below_a_flood_are_no_burst() -> None:
+    acks = AcksInFlight(busy_at=2, settle=0.5, flood=5)
+    pool = WorkerPool(workers=1, acks=acks)
+    try:
+        for _ in range(6):  # at most 4 within any `settle`, as an alert storm's pace
+            with acks.answering():
+                pass
+            time.sleep(0.15)
+        queued = time.monotonic()
+        # taken for a flood, the task would wait until 0.5 s after the last ack
+        assert pool.submit("reply", time.monotonic).result(timeout=2) < queued + 0.25
+    finally:
+        pool.shutdown()
+
+
 def test_a_request_or_two_being_answered_is_no_burst() -> None:
     acks = AcksInFlight(busy_at=3, settle=5.0)
     pool = WorkerPool(workers=1, acks=acks)

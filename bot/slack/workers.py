@@ -9,8 +9,9 @@ held up by a dependency that does not answer) — or when `queue_size` tasks wai
 on memory far above any burst people can type.
 
 Given `acks` (what `jitbot serve` does), a worker about to start a task while a burst of
-Slack requests is being answered — half the HTTP threads or more busy with one at once —
-waits for the burst to pass (at most `max_defer` seconds after the task was queued).
+Slack requests is being answered — half the HTTP threads or more busy with one at once, or
+a flood of them one after another — waits for the burst to pass (at most `max_defer`
+seconds after the task was queued).
 Acks and workers share one interpreter lock, and a burst is exactly when the backlog of
 cards is long: worked off during the burst it would slow every ack, and Slack gives an
 ack 3 seconds, a card none. Outside bursts (an approval, an alert storm's steady stream)
@@ -46,6 +47,11 @@ MAX_DEFER_SECONDS = 5.0
 # A burst has passed once it has been over this long: the gaps between its acks are
 # shorter, and a waiting worker looks again this often.
 SETTLE_SECONDS = 0.05
+# This many Slack requests begun within SETTLE_SECONDS (200 a second) are a flood even
+# when each is answered before the next arrives: a retry storm or a script, never people
+# typing. The alert storm the bot is built for (1,000 alerts in 10 s) stays below it, so
+# its replies never wait; above it, acks are a large share of the CPU.
+FLOOD_ACKS = 10
 log = logging.getLogger(__name__)
 
 
@@ -55,32 +61,42 @@ class PoolBusy(RuntimeError):
 
 class AcksInFlight:
     """Counts the Slack requests being answered right now; the web layer marks each with
-    `answering()`. `busy_at` of them at once is a burst.
+    `answering()`. A burst is `busy_at` of them at once, or `flood` of them begun within
+    `settle` seconds: on one CPU a request is often answered before the next begins, so
+    a flood that saturates the server need not show as requests at once (how much they
+    overlap depends on where each gives up the interpreter lock, to write a log line say).
 
     A waiting worker looks again after a pause rather than being woken: during a burst
     the count changes thousands of times a second, and waking the workers at each change
     would itself take the interpreter lock from the acks."""
 
-    def __init__(self, busy_at: int, settle: float = SETTLE_SECONDS) -> None:
-        if busy_at < 1 or settle <= 0:
-            raise ValueError("busy_at must be >= 1 and settle > 0")
+    def __init__(self, busy_at: int, settle: float = SETTLE_SECONDS,
+                 flood: int = FLOOD_ACKS) -> None:
+        if busy_at < 1 or settle <= 0 or flood < 2:
+            raise ValueError("busy_at must be >= 1, settle > 0 and flood >= 2")
         self.busy_at = busy_at
         self.settle = settle
         self._lock = threading.Lock()
         self._count = 0
-        self._calm_since = float("-inf")  # when the count last fell below busy_at
+        self._begun: deque[float] = deque(maxlen=flood)  # when the latest requests began
+        self._burst_seen = float("-inf")  # the last moment a burst was known to go on
 
     @contextmanager
     def answering(self) -> Iterator[None]:
+        now = time.monotonic()
         with self._lock:
             self._count += 1
+            begun = self._begun
+            begun.append(now)
+            if len(begun) == begun.maxlen and now - begun[0] < self.settle:
+                self._burst_seen = now
         try:
             yield
         finally:
             with self._lock:
                 self._count -= 1
                 if self._count == self.busy_at - 1:
-                    self._calm_since = time.monotonic()
+                    self._burst_seen = time.monotonic()
 
     def wait_calm(self, timeout: float) -> bool:
         """Wait until no burst is being answered; False if `timeout` passed first."""
@@ -89,7 +105,7 @@ class AcksInFlight:
         while True:
             with self._lock:
                 bursting = self._count >= self.busy_at
-                settled_in = self._calm_since + self.settle - now
+                settled_in = self._burst_seen + self.settle - now
             if not bursting and settled_in <= 0:
                 return True
             if now >= deadline:
