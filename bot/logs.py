@@ -3,15 +3,29 @@
 Code logs identifiers (request id, user id, runbook, counts), never parameter values,
 results or credentials; as a second line of defence the formatter masks anything shaped
 like a Slack token or an AWS secret that slips into a message.
+
+Lines are formatted and written on a thread of their own (the standard library's
+`QueueHandler` and `QueueListener`): a thread that logs only puts the record on a queue.
+Written where they are logged, every HTTP thread answering Slack would take its turn at
+the one stream's lock, and wait there while another thread's line goes out. The queue is
+drained when the process exits normally; a process killed outright loses the lines not
+yet written (at most the last 50 milliseconds' worth; the audit trail is in the
+database).
 """
 
 from __future__ import annotations
 
+import atexit
+import copy
 import json
 import logging
 import re
 import sys
+import time
 from datetime import UTC, datetime
+from logging.handlers import QueueHandler, QueueListener
+from pathlib import Path
+from queue import SimpleQueue
 from typing import Any
 
 _SECRET = re.compile(
@@ -25,6 +39,7 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskN
 _AS_IS = (int, float, bool, type(None))  # extra values written as JSON numbers, true, null
 # one encoder for every line: json.dumps with options builds a new one per call
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
+WRITE_PAUSE_SECONDS = 0.05  # lines reach the stream this much later at most, when idle
 
 
 # The loggers of slack_sdk's Web API and response_url clients. They would inherit the
@@ -55,14 +70,62 @@ class JsonFormatter(logging.Formatter):
         return _ENCODER.encode(entry)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Send every logger to stderr as JSON lines; quiet the chatty HTTP libraries."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+class _Enqueue(QueueHandler):
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        # The message is merged with its arguments now, while they are as they were when
+        # logged; formatting, masking and the traceback's text wait for the writer thread.
+        prepared = copy.copy(record)
+        prepared.msg, prepared.args = record.getMessage(), None
+        return prepared
+
+
+class _Writer(QueueListener):
+    """Writes the queued lines in batches: once the queue is empty it pauses before
+    looking again, so a burst of lines wakes it a few times a second, not once a line
+    (each wake-up takes the interpreter lock from the threads answering Slack)."""
+
+    def dequeue(self, block: bool) -> logging.LogRecord:
+        if self.queue.empty():
+            time.sleep(WRITE_PAUSE_SECONDS)
+        return super().dequeue(block)  # type: ignore[no-any-return]
+
+
+_writer: QueueListener | None = None
+
+
+def configure_logging(level: str = "INFO", path: Path | None = None) -> None:
+    """Send every logger to stderr (or the file at `path`) as JSON lines, written on a
+    thread of their own; quiet the chatty HTTP libraries."""
+    global _writer
+    if _writer is not None:
+        _writer.stop()
+        for handler in _writer.handlers:
+            handler.close()
+    output = (logging.FileHandler(path, encoding="utf-8") if path is not None
+              else logging.StreamHandler(sys.stderr))
+    output.setFormatter(JsonFormatter())
+    records: SimpleQueue[logging.LogRecord] = SimpleQueue()
+    _writer = _Writer(records, output)
+    _writer.start()
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_Enqueue(records)]
     root.setLevel(level.upper())
     # slack_sdk at DEBUG prints request bodies; urllib3/botocore likewise; APScheduler
-    # logs every sweep (every few seconds) at INFO
-    for noisy in ("slack_sdk", "urllib3", "botocore", "boto3", "apscheduler", *_SLACK_CLIENTS):
+    # logs every sweep (every few seconds) at INFO; werkzeug each request to the moto
+    # server the demo runs
+    for noisy in ("slack_sdk", "urllib3", "botocore", "boto3", "apscheduler", "werkzeug",
+                  *_SLACK_CLIENTS):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def stop_logging() -> None:
+    """Write out every line still queued and stop the writer thread (at exit): what is
+    logged after that is written where it is logged."""
+    global _writer
+    if _writer is not None:
+        writer, _writer = _writer, None
+        writer.stop()
+        logging.getLogger().handlers[:] = list(writer.handlers)
+
+
+atexit.register(stop_logging)

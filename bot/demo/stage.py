@@ -24,7 +24,7 @@ from bot.core.catalog import Catalog
 from bot.demo.fake_slack import FakeSlack
 from bot.demo.sandbox import FOREIGN_AWS_VARIABLES, REGION, AwsSandbox, environment
 from bot.demo.slack_client import SlackHttp
-from bot.logs import JsonFormatter
+from bot.logs import configure_logging, stop_logging
 from bot.settings import load_settings
 from bot.slack.runtime import Runtime, build_runtime
 from bot.web import SLACK_PATH, make_server
@@ -76,6 +76,7 @@ class Stage:
         self.runtime.close()
         self.fake.stop()
         self.aws.stop()
+        stop_logging()  # every line written; its file is closed below
         for handler in logging.getLogger().handlers:
             handler.close()
         logging.getLogger().handlers.clear()
@@ -86,7 +87,7 @@ def start_stage(folder: Path, catalog: Catalog, runbooks_dir: Path, *, orders: i
     """Start moto, the fake Slack and the bot on `catalog` (loaded from `runbooks_dir`);
     the database and the bot's logs (`jitbot.log`) go to `folder`."""
     log_path = folder / "jitbot.log"
-    _log_to(log_path)
+    configure_logging("INFO", log_path)
     aws = AwsSandbox([rb.role_arn for rb in catalog], orders=orders)
     fake: FakeSlack | None = None
     # the person's own AWS settings go first: moto's seeding must not read them either
@@ -128,16 +129,6 @@ def start_stage(folder: Path, catalog: Catalog, runbooks_dir: Path, *, orders: i
     url = f"http://127.0.0.1:{server.effective_port}"
     return Stage(folder, fake, aws, runtime, server, SlackHttp(url, secret, SLACK_PATH),
                  log_path, thread, previous)
-
-
-def _log_to(path: Path) -> None:
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    for noisy in ("slack_sdk", "urllib3", "botocore", "boto3", "werkzeug"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _set_environment(values: dict[str, str]) -> dict[str, str | None]:

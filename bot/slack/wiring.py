@@ -21,8 +21,13 @@ def connect(deps: SlackDeps, workflow: Workflow, directory: Directory) -> None:
         try:
             if submission.delivery and not workflow.claim_event(submission.delivery):
                 return  # a redelivery of a form that already made its request
-            workflow.submit(submission.bound, submission.requester_id, submission.channel_id,
-                            thread_ts=submission.thread_ts, source=submission.source)
+            view = workflow.submit(submission.bound, submission.requester_id,
+                                   submission.channel_id, thread_ts=submission.thread_ts,
+                                   source=submission.source)
+            log.info("request recorded", extra={"request": view.id,
+                                                "user": submission.requester_id,
+                                                "runbook": view.runbook,
+                                                "source": str(submission.source)})
         except Refused as refusal:
             if submission.respond is not None:
                 submission.respond(text=refusal.user_message, response_type="ephemeral",
@@ -32,6 +37,9 @@ def connect(deps: SlackDeps, workflow: Workflow, directory: Directory) -> None:
                      refusal.user_message, submission.thread_ts)
 
     def reject(rejection: Rejection) -> None:
+        log.info("request refused", extra={"user": rejection.user_id,
+                                           "runbook": rejection.runbook,
+                                           "problems": len(rejection.problems)})
         try:
             workflow.record_rejection(rejection.user_id, rejection.channel_id,
                                       rejection.runbook, rejection.problems)

@@ -60,8 +60,7 @@ def handle_command(deps: SlackDeps, ack: Ack, command: dict[str, Any], respond: 
     def refuse(runbook: str | None, message: blocks.Message, problems: list[str]) -> None:
         deps.metrics.slack_commands.labels("rejected").inc()
         ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
-        log.info("request refused", extra={"user": user_id, "runbook": runbook,
-                                           "problems": len(problems)})
+        # logged where it is audited, on a worker: the ack goes first
         if deps.rejections is not None:
             _background(deps, "audit-rejection", deps.rejections,
                         Rejection(user_id, channel_id, runbook, problems))
@@ -125,8 +124,7 @@ def handle_command(deps: SlackDeps, ack: Ack, command: dict[str, Any], respond: 
     )
     if not _ack_after_handing_off(deps, ack, "request", deps.requests, submission):
         return
-    deps.metrics.slack_commands.labels("request").inc()
-    log.info("request handed to the workflow", extra={"user": user_id, "runbook": runbook.name})
+    deps.metrics.slack_commands.labels("request").inc()  # logged once recorded, on a worker
 
 
 def only_missing(runbook: Runbook, parsed: RequestText, error: RequestError) -> bool:

@@ -95,6 +95,4 @@ def handle_submission(deps: SlackDeps, ack: Ack, body: dict[str, Any],
     except PoolBusy as exc:
         ack(response_action="errors", errors={REASON_BLOCK: str(exc)})
         return
-    ack()
-    log.info("modal request handed to the workflow",
-             extra={"user": user, "runbook": runbook.name, "source": context.source})
+    ack()  # logged once recorded, on the worker
