@@ -116,6 +116,10 @@ def configure_logging(level: str = "INFO", path: Path | None = None) -> None:
     for noisy in ("slack_sdk", "urllib3", "botocore", "boto3", "apscheduler", "werkzeug",
                   *_SLACK_CLIENTS):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # waitress warns once for every request that waits for an HTTP thread: thousands of
+    # lines in a burst, each costing as much as the request's own ack. The same signal
+    # is the jitbot_slack_requests_in_flight gauge on /metrics.
+    logging.getLogger("waitress.queue").setLevel(max(logging.ERROR, root.level))
 
 
 def stop_logging() -> None:

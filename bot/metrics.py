@@ -41,6 +41,12 @@ class Metrics:
             "jitbot_sessions_active", "Sessions currently holding credentials.",
             registry=self.registry,
         )
+        self.slack_requests_in_flight = Gauge(
+            "jitbot_slack_requests_in_flight",
+            "Slack requests being answered right now; near the HTTP thread count, "
+            "requests are waiting for a thread.",
+            registry=self.registry,
+        )
         self.query_seconds = Histogram(
             "jitbot_query_seconds",
             "Time to run one DynamoDB operation of a session.",

@@ -88,3 +88,16 @@ def test_every_line_logged_is_written_by_exit_in_order_per_thread(tmp_path: Path
         assert mine == [f"line {n}" for n in range(500)]
     assert lines[-1]["message"] == "failed"
     assert lines[-1]["error"] == "ValueError" and "boom" in lines[-1]["traceback"]
+
+
+def test_waitress_does_not_log_a_line_per_request_waiting_for_a_thread(
+        monkeypatch: pytest.MonkeyPatch, restored_logging: None) -> None:
+    stream = HeldStream()
+    stream.released.set()
+    monkeypatch.setattr(sys, "stderr", stream)
+    configure_logging("INFO")
+    logging.getLogger("waitress.queue").warning("Task queue depth is %d", 3)
+    logging.getLogger("waitress").warning("Unknown adjustment %r", "x")
+    stop_logging()
+    assert [json.loads(line)["logger"] for line in "".join(stream.lines).splitlines()] == [
+        "waitress"]

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bot.slack.deps import urgent_threads
 from bot.slack.handoff import right_away
 from bot.slack.workers import AcksInFlight, PoolBusy, WorkerPool
 from tests.fakeslack import FakeSlack
@@ -139,6 +140,27 @@ def test_during_a_burst_of_acks_workers_wait_until_it_has_passed() -> None:
             assert started.result(timeout=5) >= ended + 0.05  # once the burst has settled
     finally:
         pool.shutdown()
+
+
+def test_a_form_waits_for_a_burst_of_acks_only_as_long_as_its_trigger_allows() -> None:
+    acks = AcksInFlight(busy_at=1)
+    urgent = urgent_threads(acks)
+    try:
+        with acks.answering():  # a burst that does not end
+            queued = time.monotonic()
+            started = urgent.submit("request-form", time.monotonic).result(timeout=5)
+        # the acks went first for a while; the form still opens well inside the 3 s a
+        # trigger id lasts
+        assert queued + 0.9 <= started < queued + 2.0
+    finally:
+        urgent.shutdown()
+
+
+def test_the_acks_in_flight_are_counted_for_the_metrics() -> None:
+    acks = AcksInFlight(busy_at=4)
+    with acks.answering(), acks.answering():
+        assert acks.count == 2
+    assert acks.count == 0
 
 
 def test_a_flood_of_acks_one_after_another_is_a_burst() -> None:

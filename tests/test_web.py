@@ -118,7 +118,8 @@ def test_metrics_are_served_in_prometheus_format(jitbot_http: BotUnderTest) -> N
     assert reply.status == 200
     assert reply.headers["Content-Type"].startswith("text/plain")
     for name in ("jitbot_requests_total", "jitbot_approvals_total", "jitbot_sessions_active",
-                 "jitbot_query_seconds", "jitbot_slack_api_errors_total"):
+                 "jitbot_query_seconds", "jitbot_slack_api_errors_total",
+                 "jitbot_slack_requests_in_flight"):
         assert f"# TYPE {name.removesuffix('_total')}" in reply.body
     assert 'jitbot_slack_commands_total{verb="help"}' in reply.body
 

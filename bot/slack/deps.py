@@ -14,7 +14,7 @@ from bot.core.params import BoundRequest
 from bot.core.runbooks import Runbook
 from bot.core.workflow import Workflow
 from bot.metrics import Metrics
-from bot.slack.workers import WorkerPool
+from bot.slack.workers import AcksInFlight, WorkerPool
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,17 @@ class Rejection:
     problems: list[str]
 
 
-def urgent_threads() -> WorkerPool:
-    """A few workers of their own, never deferred during a burst, for what must reach
-    Slack right after an ack and cannot wait behind the worker pool's backlog: opening a
-    form while its trigger id (3 seconds) is fresh."""
-    return WorkerPool(workers=4)
+# A form's trigger id lasts 3 seconds from the person's action: a form deferred by a
+# burst of acks still opens with time to spare for Slack's answer.
+URGENT_MAX_DEFER_SECONDS = 1.0
+
+
+def urgent_threads(acks: AcksInFlight | None = None) -> WorkerPool:
+    """A few workers of their own for what must reach Slack right after an ack and cannot
+    wait behind the worker pool's backlog: opening a form while its trigger id is fresh.
+    Given `acks`, during a burst of acks they wait for it to pass like the pool's workers,
+    but never longer than URGENT_MAX_DEFER_SECONDS."""
+    return WorkerPool(workers=4, acks=acks, max_defer=URGENT_MAX_DEFER_SECONDS)
 
 
 @dataclass

@@ -76,9 +76,10 @@ def hand_off(deps: SlackDeps, name: str, user: str, channel: str,
 
 
 def right_away(deps: SlackDeps, name: str, work: Callable[..., Any], *args: Any) -> None:
-    """Run `work(*args)` at once on `deps.urgent`, off the HTTP thread that has just acked:
-    for what cannot wait behind the worker pool (a form to open while its trigger id is
-    fresh). The pool logs a failure with `name`; never dropped in silence."""
+    """Run `work(*args)` on `deps.urgent`, off the HTTP thread that has just acked: for
+    what cannot wait behind the worker pool (a form to open while its trigger id is
+    fresh); at once, or during a burst of acks within a second. The pool logs a failure
+    with `name`; never dropped in silence."""
     try:
         deps.urgent.submit(name, work, *args)
     except PoolBusy:

@@ -21,7 +21,7 @@ from bot.jobs import Timer
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slack.app import MeteredWebClient, SlackConfigError, build_app, build_client
-from bot.slack.deps import SlackDeps
+from bot.slack.deps import SlackDeps, urgent_threads
 from bot.slack.directory import SlackDirectory
 from bot.slack.notifier import SlackNotifier
 from bot.slack.wiring import connect
@@ -80,10 +80,12 @@ def build_runtime(settings: Settings, catalog: Catalog, workers: int = 8, *,
     # the pool queues a burst rather than refusing it (its defaults), and works the backlog
     # off once the burst's acks are out; a burst is half the HTTP threads answering Slack
     # at once (`workers` is serve's --threads), and web() gives the web layer these `acks`
-    pool = WorkerPool(workers=workers, on_rejected=metrics.worker_rejections.inc,
-                      acks=AcksInFlight(busy_at=max(1, workers // 2)))
+    acks = AcksInFlight(busy_at=max(1, workers // 2))
+    metrics.slack_requests_in_flight.set_function(lambda: acks.count)
+    pool = WorkerPool(workers=workers, on_rejected=metrics.worker_rejections.inc, acks=acks)
     client = build_client(settings, metrics)
-    deps = SlackDeps(catalog=catalog, client=client, workers=pool, metrics=metrics)
+    deps = SlackDeps(catalog=catalog, client=client, workers=pool, metrics=metrics,
+                     urgent=urgent_threads(acks))
     try:
         app = build_app(settings, deps)
         database = open_database(settings.database_url, migrate=migrate)

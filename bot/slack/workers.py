@@ -81,6 +81,11 @@ class AcksInFlight:
         self._begun: deque[float] = deque(maxlen=flood)  # when the latest requests began
         self._burst_seen = float("-inf")  # the last moment a burst was known to go on
 
+    @property
+    def count(self) -> int:
+        """Slack requests being answered right now."""
+        return self._count
+
     @contextmanager
     def answering(self) -> Iterator[None]:
         now = time.monotonic()
