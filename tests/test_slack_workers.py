@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bot.slack.deps import urgent_threads
-from bot.slack.handoff import right_away
+from bot.slack.handoff import hand_off, right_away
 from bot.slack.workers import AcksInFlight, PoolBusy, WorkerPool
 from tests.fakeslack import FakeSlack
 from tests.support.slack import start_bot
@@ -125,6 +125,29 @@ def test_a_request_while_the_pool_is_full_is_told_to_retry(fake_slack: FakeSlack
         release.set()
         bot.server.stop()
         pool.shutdown()
+
+
+def test_a_click_while_the_pool_is_full_is_told_to_retry_without_waiting_for_slack(
+        fake_slack: FakeSlack) -> None:
+    with one_worker_held(queue_size=0) as (pool, _, _, _):
+        bot = start_bot(fake_slack, workers=pool)
+        try:
+            held = threading.Event()
+            bot.deps.urgent.submit("slack is slow", held.wait, 10)  # every urgent thread
+            for _ in range(3):
+                bot.deps.urgent.submit("slack is slow", held.wait, 10)
+            ran: list[str] = []
+            # the listener's own thread returns at once: telling the person is queued
+            assert hand_off(bot.deps, "approve", "U_BOB", "C_OPS", lambda: ran.append("x"),
+                            "1700000000.000100") is False
+            assert fake_slack.ephemerals("U_BOB") == []
+            held.set()
+            told = fake_slack.wait_for("chat.postEphemeral")
+            assert told.args["user"] == "U_BOB" and told.args["thread_ts"] == "1700000000.000100"
+            assert "jitbot is busy right now" in told.args["text"]
+            assert ran == []
+        finally:
+            bot.server.stop()
 
 
 def test_during_a_burst_of_acks_workers_wait_until_it_has_passed() -> None:

@@ -70,7 +70,8 @@ def hand_off(deps: SlackDeps, name: str, user: str, channel: str,
     try:
         deps.workers.submit(name, run)
     except PoolBusy as busy:
-        tell(deps, channel, user, str(busy), thread_ts)
+        # told off the HTTP thread: the ack does not wait for Slack's answer
+        right_away(deps, "tell-busy", tell, deps, channel, user, str(busy), thread_ts)
         return False
     return True
 

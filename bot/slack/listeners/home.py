@@ -22,7 +22,7 @@ from bot.core.ports import Refused
 from bot.db.columns import utc_now
 from bot.slack import mrkdwn, overview
 from bot.slack.deps import SlackDeps
-from bot.slack.handoff import tell
+from bot.slack.handoff import right_away, tell
 from bot.slack.workers import PoolBusy
 
 log = logging.getLogger(__name__)
@@ -98,8 +98,8 @@ def act_from_home(deps: SlackDeps, name: str, user: str, request_id: str,
 
     try:
         deps.workers.submit(name, run)
-    except PoolBusy as busy:
-        publish_home(deps, user, str(busy))
+    except PoolBusy as busy:  # said on the Home, off the HTTP thread
+        right_away(deps, "home-busy", publish_home, deps, user, str(busy))
 
 
 def _tell_in_thread(deps: SlackDeps, request_id: str, user: str, text: str) -> None:
