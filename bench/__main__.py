@@ -16,7 +16,14 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import ack_latency, alert_storm, approval_to_results, memory, session_end
+from bench import (
+    ack_latency,
+    alert_storm,
+    approval_to_results,
+    dispatch_cost,
+    memory,
+    session_end,
+)
 from bench.harness import REPO, Figure, table
 
 QUERY_PATH_GOAL_MS = 30.0
@@ -68,6 +75,7 @@ def _number(pattern: str, text: str) -> float:
 
 BENCHMARKS: dict[str, Callable[[], list[Figure]]] = {
     "ack_latency": ack_latency.run,
+    "dispatch_cost": dispatch_cost.run,
     "alert_storm": alert_storm.run,
     "approval_to_results": approval_to_results.run,
     "session_end": session_end.run,

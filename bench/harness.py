@@ -595,15 +595,15 @@ async def _load(url: str, requests: list[dict[str, Any]], concurrency: int,
 # ------------------------------------------------------------------ the bare Bolt app
 
 
-def run_bare_app(port: int, threads: int, slack_url: str) -> None:
-    """A Bolt app whose `/jit` only acks, on jitbot's HTTP stack (bot/web.py, waitress),
-    built with the Bolt options jitbot's build_app uses (signature checks on,
-    process_before_response on: the listener runs on the HTTP thread)."""
+def bare_web_app(slack_url: str) -> Any:
+    """A Bolt app whose `/jit` only acks, in jitbot's WSGI app (bot/web.py), built with the
+    Bolt options jitbot's build_app uses (signature checks on, process_before_response
+    on: the listener runs on the HTTP thread)."""
     from slack_bolt import Ack, App
     from slack_sdk import WebClient
 
     from bot.metrics import Metrics
-    from bot.web import JitbotWeb, make_server
+    from bot.web import JitbotWeb
 
     app = App(name="bare", client=WebClient(token="xoxb-bench", base_url=slack_url),
               signing_secret=SIGNING_SECRET, token_verification_enabled=False,
@@ -613,7 +613,14 @@ def run_bare_app(port: int, threads: int, slack_url: str) -> None:
     def jit(ack: Ack) -> None:
         ack()
 
-    server = make_server(JitbotWeb(app, {}, Metrics()), "127.0.0.1", port, threads=threads)
+    return JitbotWeb(app, {}, Metrics())
+
+
+def run_bare_app(port: int, threads: int, slack_url: str) -> None:
+    """The bare app on jitbot's HTTP stack (waitress), for the ack benchmark."""
+    from bot.web import make_server
+
+    server = make_server(bare_web_app(slack_url), "127.0.0.1", port, threads=threads)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         server.run()

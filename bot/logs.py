@@ -120,6 +120,9 @@ def configure_logging(level: str = "INFO", path: Path | None = None) -> None:
     # lines in a burst, each costing as much as the request's own ack. The same signal
     # is the jitbot_slack_requests_in_flight gauge on /metrics.
     logging.getLogger("waitress.queue").setLevel(max(logging.ERROR, root.level))
+    # Bolt, too, looks at its logger's own level (jitbot gives it "bot.slack.bolt"), and
+    # while it is unset builds a debug line for every middleware of every request
+    logging.getLogger("bot.slack.bolt").setLevel(root.level)
 
 
 def stop_logging() -> None:

@@ -101,3 +101,12 @@ def test_waitress_does_not_log_a_line_per_request_waiting_for_a_thread(
     stop_logging()
     assert [json.loads(line)["logger"] for line in "".join(stream.lines).splitlines()] == [
         "waitress"]
+
+
+def test_bolt_builds_no_debug_lines_unless_debug_is_on(restored_logging: None) -> None:
+    # Bolt tests its logger's own level before building a line per middleware
+    bolt = logging.getLogger("bot.slack.bolt")
+    configure_logging("INFO")
+    assert bolt.level == logging.INFO
+    configure_logging("DEBUG")
+    assert bolt.level == logging.DEBUG
