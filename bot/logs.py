@@ -97,10 +97,10 @@ def configure_logging(level: str = "INFO", path: Path | None = None) -> None:
     """Send every logger to stderr (or the file at `path`) as JSON lines, written on a
     thread of their own; quiet the chatty HTTP libraries."""
     global _writer
-    if _writer is not None:
-        _writer.stop()
-        for handler in _writer.handlers:
-            handler.close()
+    replaced = _writer.handlers if _writer is not None else ()
+    stop_logging()
+    for handler in replaced:
+        handler.close()
     output = (logging.FileHandler(path, encoding="utf-8") if path is not None
               else logging.StreamHandler(sys.stderr))
     output.setFormatter(JsonFormatter())

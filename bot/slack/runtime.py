@@ -79,7 +79,8 @@ def build_runtime(settings: Settings, catalog: Catalog, workers: int = 8, *,
     metrics = Metrics()
     # the pool queues a burst rather than refusing it (its defaults), and works the backlog
     # off once the burst's acks are out; a burst is half the HTTP threads answering Slack
-    # at once (`workers` is serve's --threads), and web() gives the web layer these `acks`
+    # at once (`workers` is serve's --threads) or a flood of requests (AcksInFlight), and
+    # web() gives the web layer these `acks`
     acks = AcksInFlight(busy_at=max(1, workers // 2))
     metrics.slack_requests_in_flight.set_function(lambda: acks.count)
     pool = WorkerPool(workers=workers, on_rejected=metrics.worker_rejections.inc, acks=acks)
