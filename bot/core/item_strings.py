@@ -1,9 +1,14 @@
-"""Every string inside query items, each with its place, so findings can be put back.
+"""The strings inside query items: gathered once to be scanned, then rewritten in place.
 
-Redaction has to look at every string of a result that can be megabytes large. One walk
-over the items records each string value with the map or list holding it and its key or
-index there; only the strings that change are then written back, in place. The walk is
-a pair of closures over local names: it runs for every value of every item.
+Redaction has to look at every string of a result that can be megabytes large. The first
+walk gathers each distinct string value and map key (a result repeats statuses, names and
+e-mail addresses, and each distinct string is scanned once); the second, once the
+findings are known, writes the new text over each value that changed and renames keys,
+in place. Two walks cost less than one that records where each string sits: remembering
+every place takes three appends per string, and the findings are few.
+
+The walks are plain recursive functions over typed arguments so that mypyc compiles them
+to C (see `setup.py`); interpreted they run as they read.
 
 A value of a type a DynamoDB item cannot hold raises `Unsupported`, a map key that is not
 text `KeyNotText`, each naming the offending type.
@@ -11,15 +16,12 @@ text `KeyNotText`, each naming the offending type.
 
 from __future__ import annotations
 
-from collections import Counter, deque
-from collections.abc import Iterator, Mapping
+from collections import deque
+from collections.abc import Iterator
 from decimal import Decimal
-from itertools import compress
-from operator import setitem
-from typing import Any, TypeVar
+from typing import Any
 
 SCALARS = frozenset({int, bool, Decimal, type(None)})
-L = TypeVar("L")
 
 
 class Unsupported(Exception):
@@ -32,29 +34,30 @@ class KeyNotText(Unsupported):
     """A map key of another type than text."""
 
 
-class ItemStrings:
-    def __init__(self, items: list[dict[str, Any]]) -> None:
-        self.values: list[str] = []  # every string value (not keys), with repeats,
-        self._owners: list[Any] = []  # the map or list holding each,
-        self._slots: list[Any] = []  # and its key or index there
-        self.maps: list[dict[str, Any]] = []
-        self.keys: set[str] = set()  # every distinct map key
-        walk_map = _walker(self)
-        for item in items:
-            walk_map(item)
-        not_text = {type(key) for key in self.keys} - {str}
-        if not_text:
-            raise KeyNotText(not_text.pop())
+def gather(items: list[dict[str, Any]]) -> tuple[set[str], set[str]]:
+    """Every distinct string value, and every distinct map key, at any depth of `items`."""
+    values: set[str] = set()
+    keys: set[Any] = set()
+    for item in items:
+        _gather_map(item, values, keys)
+    not_text = {type(key) for key in keys} - {str}
+    if not_text:
+        raise KeyNotText(not_text.pop())
+    return values, keys
 
-    def replace(self, new_text: Mapping[str, str], label: Mapping[str, L]) -> Counter[L]:
-        """Write back every string value found in `new_text`; how many of the values
-        written back carry each label (`label[value]`)."""
-        # The membership test, the write-back and the counting all run in C (`map`).
-        hits = list(map(new_text.__contains__, self.values))
-        found = list(compress(self.values, hits))
-        consume(map(setitem, compress(self._owners, hits), compress(self._slots, hits),
-                    map(new_text.__getitem__, found)))
-        return Counter(map(label.__getitem__, found))
+
+def rewrite(
+    items: list[dict[str, Any]], new_text: dict[str, str], renamed: dict[str, str]
+) -> list[str]:
+    """Write `new_text[value]` over every string value found in `new_text` and rename
+    every key found in `renamed`, in place. Returns the values replaced, one per place.
+
+    Should two keys of one map end up equal, the later ones get ` (2)`, ` (3)` appended.
+    """
+    replaced: list[str] = []
+    for item in items:
+        _rewrite_map(item, new_text, renamed, replaced)
+    return replaced
 
 
 def consume(calls: Iterator[Any]) -> None:
@@ -62,39 +65,78 @@ def consume(calls: Iterator[Any]) -> None:
     deque(calls, maxlen=0)
 
 
-def _walker(found: ItemStrings) -> Any:
-    add_string, add_owner, add_slot = found.values.append, found._owners.append, found._slots.append
-    add_map, add_keys = found.maps.append, found.keys.update
-    scalars = SCALARS
+def _gather_map(source: dict[str, Any], values: set[str], keys: set[Any]) -> None:
+    keys.update(source)
+    for value in source.values():
+        kind = type(value)
+        if kind is str:
+            values.add(value)
+        elif kind is dict:
+            _gather_map(value, values, keys)
+        elif kind is list:
+            _gather_list(value, values, keys)
+        elif kind not in SCALARS:
+            raise Unsupported(kind)
 
-    def walk_map(source: dict[str, Any]) -> None:
-        add_map(source)
-        add_keys(source)
-        for key, value in source.items():
-            kind = type(value)
-            if kind is str:
-                add_string(value)
-                add_owner(source)
-                add_slot(key)
-            elif kind is dict:
-                walk_map(value)
-            elif kind is list:
-                walk_list(value)
-            elif kind not in scalars:
-                raise Unsupported(kind)
 
-    def walk_list(source: list[Any]) -> None:
-        for index, value in enumerate(source):
-            kind = type(value)
-            if kind is str:
-                add_string(value)
-                add_owner(source)
-                add_slot(index)
-            elif kind is dict:
-                walk_map(value)
-            elif kind is list:
-                walk_list(value)
-            elif kind not in scalars:
-                raise Unsupported(kind)
+def _gather_list(source: list[Any], values: set[str], keys: set[Any]) -> None:
+    for value in source:
+        kind = type(value)
+        if kind is str:
+            values.add(value)
+        elif kind is dict:
+            _gather_map(value, values, keys)
+        elif kind is list:
+            _gather_list(value, values, keys)
+        elif kind not in SCALARS:
+            raise Unsupported(kind)
 
-    return walk_map
+
+def _rewrite_map(
+    source: dict[str, Any], new_text: dict[str, str], renamed: dict[str, str],
+    replaced: list[str],
+) -> None:
+    for key, value in source.items():
+        kind = type(value)
+        if kind is str:
+            if value in new_text:
+                source[key] = new_text[value]  # the same key: the map keeps its size
+                replaced.append(value)
+        elif kind is dict:
+            _rewrite_map(value, new_text, renamed, replaced)
+        elif kind is list:
+            _rewrite_list(value, new_text, renamed, replaced)
+    if renamed and not renamed.keys().isdisjoint(source):
+        _rename_keys(source, renamed)  # after the values: renaming rebuilds the map
+
+
+def _rewrite_list(
+    source: list[Any], new_text: dict[str, str], renamed: dict[str, str],
+    replaced: list[str],
+) -> None:
+    for index, value in enumerate(source):
+        kind = type(value)
+        if kind is str:
+            if value in new_text:
+                source[index] = new_text[value]
+                replaced.append(value)
+        elif kind is dict:
+            _rewrite_map(value, new_text, renamed, replaced)
+        elif kind is list:
+            _rewrite_list(value, new_text, renamed, replaced)
+
+
+def _rename_keys(source: dict[str, Any], names: dict[str, str]) -> None:
+    entries = list(source.items())
+    source.clear()
+    taken = {key for key, _ in entries if key not in names}
+    for key, value in entries:
+        new = names.get(key, key)
+        if key in names:
+            candidate, n = new, 1
+            while candidate in taken:
+                n += 1
+                candidate = f"{new} ({n})"
+            taken.add(candidate)
+            new = candidate
+        source[new] = value

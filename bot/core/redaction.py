@@ -24,7 +24,7 @@ and a key that looks like personal data is tagged like a value (with ` (2)`, ` (
 appended should two keys of one map end up equal; a key is counted once however many
 maps hold it). Each finding is replaced by a tag such as `[email]` and counted per kind,
 every occurrence of a value counting. Each distinct string is scanned once (a result
-often repeats values), and the strings are gathered in one walk that copies nothing
+often repeats values): one walk gathers them, another writes the findings back
 (`bot.core.item_strings`). What field rules leave is scanned like the rest: at most that
 tags part of what a rule kept (`•••• 0::1`, the last four of an address, becomes
 `•••• [ip]`).
@@ -52,10 +52,10 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import is_
-from typing import Any
+from typing import Any, cast
 
-from bot.core import detectors
-from bot.core.item_strings import SCALARS, ItemStrings, KeyNotText, Unsupported, consume
+from bot.core import detectors, item_strings
+from bot.core.item_strings import SCALARS, KeyNotText, Unsupported, consume
 from bot.core.runbooks import Detector, RedactRule, RedactSpec
 
 MASK = "••••"
@@ -97,8 +97,11 @@ class Redactor:
         self._kinds = frozenset(spec.detect)
         self._hash_key = bytes(hash_key)
 
-    def redact(self, items: list[dict[str, Any]]) -> RedactedResult:
-        """Redact `items` in place and return them with the counts (see the module doc)."""
+    def redact(self, items: object) -> RedactedResult:
+        """Redact `items` in place and return them with the counts (see the module doc).
+
+        `items` should be a list of maps; anything else fails closed, so it is typed as
+        any object (a compiled module would otherwise refuse it with a `TypeError`)."""
         unsupported: type | None = None
         try:
             return self._redact(items)
@@ -109,8 +112,8 @@ class Redactor:
         except Unsupported as exc:
             unsupported = exc.kind
             failure = f"cannot redact a {unsupported.__name__}"
-        except Exception as exc:  # fail closed, whatever went wrong
-            failure = f"redaction failed unexpectedly ({type(exc).__name__})"
+        except Exception as error:  # fail closed, whatever went wrong
+            failure = f"redaction failed unexpectedly ({type(error).__name__})"
         if unsupported is not None:
             with suppress(Exception):  # nesting too deep to describe: the short form will do
                 failure = _describe_unsupported(items, unsupported)
@@ -118,21 +121,20 @@ class Redactor:
         # a value, is not chained onto the error the caller sees or logs.
         raise RedactionError(f"{failure}; nothing was posted")
 
-    def _redact(self, items: list[dict[str, Any]]) -> RedactedResult:
-        if type(items) is not list:
-            raise Unsupported(type(items))
-        not_maps = {type(item) for item in items} - {dict}
+    def _redact(self, given: object) -> RedactedResult:
+        if type(given) is not list:
+            raise Unsupported(type(given))
+        not_maps = {type(item) for item in given} - {dict}
         if not_maps:
             raise Unsupported(not_maps.pop())
+        items = cast(list[dict[str, Any]], given)
         counts: Counter[str] = Counter()
         with _collector_paused():
             if self._tree:
                 rules = _FieldRules(self._hash_key)
                 rules.apply(items, self._tree)
                 counts.update(rules.counts())
-            strings = ItemStrings(items)
-            if self._kinds:
-                _detect(strings, self._kinds, counts)
+            _detect(items, self._kinds, counts)
         return RedactedResult(items, {kind: n for kind, n in counts.items() if n})
 
 
@@ -250,27 +252,25 @@ def _maps_within(values: list[Any]) -> list[dict[str, Any]]:
     return maps
 
 
-def _detect(strings: ItemStrings, kinds: frozenset[Detector], counts: Counter[str]) -> None:
+def _detect(items: list[dict[str, Any]], kinds: frozenset[Detector],
+            counts: Counter[str]) -> None:
     """Scan each distinct string once; replace findings in values and keys; count them."""
-    distinct = set(strings.values)
-    distinct.update(strings.keys)
-    findings = _findings(list(distinct), kinds)
+    values, keys = item_strings.gather(items)  # also refuses types an item cannot hold
+    if not kinds:
+        return
+    values.update(keys)
+    findings = _findings(list(values), kinds)
     if not findings:
         return
-    # counted per combination of kinds found (few distinct ones), then per kind
-    found = strings.replace({text: new for text, (new, _) in findings.items()},
-                            {text: found_kinds for text, (_, found_kinds) in findings.items()})
-    renamed = {key: findings[key][0] for key in strings.keys if key in findings}
-    for key in renamed:  # a key counts once, however many maps hold it
-        found[findings[key][1]] += 1
-    for found_kinds, times in found.items():
-        for kind in found_kinds:
+    new_text = {text: new for text, (new, _) in findings.items()}
+    renamed = {key: new_text[key] for key in keys if key in findings}
+    # counted per distinct text first (in C), then per kind; a key counts once, however
+    # many maps hold it
+    times_found = Counter(item_strings.rewrite(items, new_text, renamed))
+    times_found.update(renamed.keys())
+    for text, times in times_found.items():
+        for kind in findings[text][1]:
             counts[_KIND_NAMES[kind]] += times
-    # Keys are renamed after the values are replaced: value places name the old keys.
-    if renamed:
-        for copy in strings.maps:
-            if not renamed.keys().isdisjoint(copy):
-                _rename_keys(copy, renamed)
 
 
 def _findings(texts: list[str], kinds: frozenset[Detector]) -> dict[str, Finding]:
@@ -330,22 +330,6 @@ def _changes(text: str, spans: list[detectors.Span]) -> list[tuple[int, Finding]
         pieces.append(text[position:string_end])
         changes.append((index, ("".join(pieces), tuple(found))))
     return changes
-
-
-def _rename_keys(copy: dict[str, Any], names: dict[str, str]) -> None:
-    entries = list(copy.items())
-    copy.clear()
-    taken = {key for key, _ in entries if key not in names}
-    for key, value in entries:
-        new = names.get(key, key)
-        if key in names:
-            candidate, n = new, 1
-            while candidate in taken:
-                n += 1
-                candidate = f"{new} ({n})"
-            taken.add(candidate)
-            new = candidate
-        copy[new] = value
 
 
 def _rule_tree(fields: dict[str, RedactRule]) -> RuleTree:
