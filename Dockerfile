@@ -3,12 +3,14 @@
 #   docker run -p 3000:3000 -e SLACK_BOT_TOKEN -e SLACK_SIGNING_SECRET \
 #     -e JITBOT_DATABASE_URL=postgresql://... jitbot
 # Runbooks: mount your own folder over /app/runbooks. SQLite lives on the /data volume.
-FROM python:3.11-slim AS build
+# The full image has the C compiler that mypyc needs for the redaction modules (setup.py);
+# the slim one below runs them.
+FROM python:3.11 AS build
 WORKDIR /src
 # Pinned dependencies first (a cached layer), then the package itself from the source tree.
 COPY requirements.lock ./
 RUN pip install --no-cache-dir --prefix=/install --requirement requirements.lock
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY bot ./bot
 RUN pip install --no-cache-dir --prefix=/install --no-deps ./
 

@@ -2,13 +2,15 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Modules compiled with mypyc (setup.py): an edit to one of them means a rebuild.
+COMPILED := $(shell grep -o 'bot/core/[a-z_]*\.py' pyproject.toml)
 
 .PHONY: install test lint demo bench schema clean lock
 
 $(PY):
 	python3 -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(PY)
+$(STAMP): pyproject.toml setup.py $(COMPILED) | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
@@ -34,7 +36,7 @@ schema: $(STAMP)
 	$(VENV)/bin/jitbot schema > runbooks/runbook.schema.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info bot/core/*.so
 
 # The Docker image installs exactly these pinned runtime dependencies.
 lock: $(PY)

@@ -47,6 +47,7 @@ def query_path() -> list[Figure]:
 def redaction() -> list[Figure]:
     name = "redaction"
     out = _module("bench.redaction")
+    built = "compiled" if "modules: compiled" in out else "interpreted"
     figures = []
     for label in ("free text", "free text, distinct", "ruled only"):
         section = out[out.index(f"[{label}]"):]
@@ -54,7 +55,7 @@ def redaction() -> list[Figure]:
         speed = _number(r"Redactor\.redact\s+([\d.]+) MB/s", section)
         goal = f">= {REDACTION_GOAL}x" if label == "free text" else ""
         met = ratio >= REDACTION_GOAL if label == "free text" else None
-        figures.append(Figure(name, f"{label}: throughput vs json.dumps",
+        figures.append(Figure(name, f"{label} ({built}): throughput vs json.dumps",
                               f"{ratio:.2f}x ({speed:.0f} MB/s)", goal, met))
     return figures
 
