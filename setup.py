@@ -8,6 +8,9 @@ that and the same modules run interpreted, at about three quarters of the speed.
 """
 
 import os
+import shlex
+import shutil
+import sysconfig
 import tomllib
 from pathlib import Path
 
@@ -16,9 +19,27 @@ from setuptools import setup
 HERE = Path(__file__).parent
 
 
+def missing_for_compiling() -> str | None:
+    """What the C build lacks on this machine, if anything: said before the build starts
+    rather than as a compiler's error in the middle of pip's output."""
+    compiler = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    if not compiler or shutil.which(compiler[0]) is None:
+        return f"a C compiler ({compiler[0] if compiler else 'cc'} was not found)"
+    if not (Path(sysconfig.get_paths()["include"]) / "Python.h").exists():
+        return "the Python headers (Python.h; Debian and Ubuntu: python3-dev)"
+    return None
+
+
 def compiled_modules() -> list:
     if os.environ.get("JITBOT_PURE_PYTHON"):
         return []
+    missing = missing_for_compiling()
+    if missing:
+        raise SystemExit(
+            f"jitbot compiles its redaction modules with mypyc and needs {missing}: install "
+            "it, or set JITBOT_PURE_PYTHON=1 to build without compiling (redaction then "
+            "runs interpreted, at about three quarters of the speed)"
+        )
     from mypyc.build import mypycify
 
     project = tomllib.loads((HERE / "pyproject.toml").read_text())

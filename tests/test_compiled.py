@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pickle
 import subprocess
 import sys
@@ -73,3 +74,13 @@ def test_compiled_and_interpreted_redaction_give_the_same_result() -> None:
     assert Path(sys.modules["bot.core.redaction"].__file__ or "").suffix == (
         ".py" if pure_python() else ".so"
     )
+
+
+def test_a_build_without_a_c_compiler_says_what_is_missing_and_the_way_out() -> None:
+    env = {**os.environ, "CC": "no-such-cc"}
+    env.pop("JITBOT_PURE_PYTHON", None)
+    build = subprocess.run([sys.executable, "setup.py", "--version"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, check=False)
+    assert build.returncode != 0
+    assert "needs a C compiler (no-such-cc was not found)" in build.stderr
+    assert "JITBOT_PURE_PYTHON=1" in build.stderr
