@@ -87,15 +87,20 @@ def build_runtime(settings: Settings, catalog: Catalog, workers: int = 8, *,
     client = build_client(settings, metrics)
     deps = SlackDeps(catalog=catalog, client=client, workers=pool, metrics=metrics,
                      urgent=urgent_threads(acks))
+
+    def stop_pools() -> None:  # the start failed: nothing was queued on them
+        pool.shutdown(wait=False)
+        deps.urgent.shutdown(wait=False)
+
     try:
         app = build_app(settings, deps)
         database = open_database(settings.database_url, migrate=migrate)
     except BoltError as exc:  # auth.test refused the token
-        pool.shutdown(wait=False)
+        stop_pools()
         raise SlackConfigError(f"Slack refused SLACK_BOT_TOKEN ({exc}); check the token and "
                                "that the app is installed in the workspace") from None
     except BaseException:
-        pool.shutdown(wait=False)
+        stop_pools()
         raise
     directory = SlackDirectory(client)
     access = AwsAccess(AwsClients(settings.aws_region))
