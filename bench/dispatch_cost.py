@@ -71,6 +71,7 @@ def cpu_per_request(app: App, requests: Sequence[tuple[str, Signed]]) -> dict[st
 def jitbot_app(stack: Stack) -> Iterator[tuple[App, Callable[[], Any]]]:
     """jitbot's WSGI app in this process, and a context that holds its background work
     back as a burst of acks does."""
+    from bot.cli.serve import settle_heap
     from bot.core.catalog import load_catalog
     from bot.logs import configure_logging, stop_logging
     from bot.settings import load_settings
@@ -84,6 +85,7 @@ def jitbot_app(stack: Stack) -> Iterator[tuple[App, Callable[[], Any]]]:
     settings = load_settings()
     runtime = build_runtime(settings, load_catalog(settings.runbooks_dir))
     runtime.start()
+    settle_heap()  # as `jitbot serve` does once started
     acks = runtime.workers.acks
     assert acks is not None
 
