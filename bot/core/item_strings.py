@@ -17,7 +17,7 @@ text `KeyNotText`, each naming the offending type.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -67,27 +67,19 @@ def consume(calls: Iterator[Any]) -> None:
 
 def _gather_map(source: dict[str, Any], values: set[str], keys: set[Any]) -> None:
     keys.update(source)
-    for value in source.values():
+    _gather_members(source.values(), values, keys)
+
+
+def _gather_members(members: Iterable[Any], values: set[str], keys: set[Any]) -> None:
+    """The values of a map, or the elements of a list."""
+    for value in members:
         kind = type(value)
         if kind is str:
             values.add(value)
         elif kind is dict:
             _gather_map(value, values, keys)
         elif kind is list:
-            _gather_list(value, values, keys)
-        elif kind not in SCALARS:
-            raise Unsupported(kind)
-
-
-def _gather_list(source: list[Any], values: set[str], keys: set[Any]) -> None:
-    for value in source:
-        kind = type(value)
-        if kind is str:
-            values.add(value)
-        elif kind is dict:
-            _gather_map(value, values, keys)
-        elif kind is list:
-            _gather_list(value, values, keys)
+            _gather_members(value, values, keys)
         elif kind not in SCALARS:
             raise Unsupported(kind)
 
