@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from bot.core.ports import Refused
 from bot.slack import blocks
 from bot.slack.deps import SlackDeps
-from bot.slack.workers import PoolBusy
+from bot.slack.workers import PoolBusy, WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +79,14 @@ def hand_off(deps: SlackDeps, name: str, user: str, channel: str,
 def right_away(deps: SlackDeps, name: str, work: Callable[..., Any], *args: Any) -> None:
     """Run `work(*args)` on `deps.urgent`, off the HTTP thread that has just acked: for
     what cannot wait behind the worker pool (a form to open while its trigger id is
-    fresh); at once, or during a burst of acks within a second. The pool logs a failure
-    with `name`; never dropped in silence."""
+    fresh); at once, or during a burst of acks within a second."""
+    in_background(deps.urgent, name, work, *args)
+
+
+def in_background(pool: WorkerPool, name: str, work: Callable[..., Any], *args: Any) -> None:
+    """Queue `work(*args)` on `pool` when nobody waits for its answer; a pool stuck or
+    full is logged with `name` (the pool logs a failure too): never dropped in silence."""
     try:
-        deps.urgent.submit(name, work, *args)
+        pool.submit(name, work, *args)
     except PoolBusy:
-        log.warning("urgent workers stuck or full; task dropped", extra={"task": name})
+        log.warning("worker pool stuck or full; task dropped", extra={"task": name})

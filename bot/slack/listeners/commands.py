@@ -25,7 +25,7 @@ from bot.core.runbooks import Runbook
 from bot.db.columns import utc_now
 from bot.slack import blocks, overview
 from bot.slack.deps import Rejection, RequestSubmission, SlackDeps
-from bot.slack.handoff import right_away
+from bot.slack.handoff import in_background, right_away
 from bot.slack.help_pages import HelpPages
 from bot.slack.listeners.modal import open_request_modal
 from bot.slack.modal_views import ModalContext
@@ -62,7 +62,7 @@ def handle_command(deps: SlackDeps, ack: Ack, command: dict[str, Any], respond: 
         ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
         # logged where it is audited, on a worker: the ack goes first
         if deps.rejections is not None:
-            _background(deps, "audit-rejection", deps.rejections,
+            in_background(deps.workers, "audit-rejection", deps.rejections,
                         Rejection(user_id, channel_id, runbook, problems))
 
     try:
@@ -103,7 +103,7 @@ def handle_command(deps: SlackDeps, ack: Ack, command: dict[str, Any], respond: 
                 respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
                 deps.metrics.slack_commands.labels("rejected").inc()
                 if deps.rejections is not None:
-                    _background(deps, "audit-rejection", deps.rejections, rejection)
+                    in_background(deps.workers, "audit-rejection", deps.rejections, rejection)
 
             right_away(deps, "request-form", ask_with_a_form)
             return
@@ -187,13 +187,6 @@ def _ack_after_handing_off(deps: SlackDeps, ack: Ack, name: str, fn: Any, *args:
         return False
     ack()
     return True
-
-
-def _background(deps: SlackDeps, name: str, fn: Any, *args: Any) -> None:
-    try:
-        deps.workers.submit(name, fn, *args)
-    except PoolBusy:
-        log.warning("worker pool full; background task dropped", extra={"task": name})
 
 
 def slack_unescape(text: str) -> str:
