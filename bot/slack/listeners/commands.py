@@ -87,12 +87,12 @@ def handle_command(deps: SlackDeps, ack: Ack, command: dict[str, Any], respond: 
         if left_out:
             hint = (f"Give every parameter on the command line; {deps.command} help "
                     f"{runbook.name} lists them with examples.")
-        message = blocks.problem(exc.problems, exc.usage, hint)
+        problems, usage = exc.problems, exc.usage  # `exc` is gone once the handler ends
         trigger_id = str(command.get("trigger_id") or "")
         if trigger_id and deps.requests is not None and left_out:
             # the person left parameters out: a form asks for them, with what was typed
             ack()
-            rejection = Rejection(user_id, channel_id, runbook.name, exc.problems)
+            rejection = Rejection(user_id, channel_id, runbook.name, problems)
 
             def ask_with_a_form() -> None:
                 context = ModalContext(runbook.name, channel_id)
@@ -100,6 +100,8 @@ def handle_command(deps: SlackDeps, ack: Ack, command: dict[str, Any], respond: 
                                       context) is None:
                     deps.metrics.slack_commands.labels("modal").inc()
                     return
+                # built only now: when the form opens, nobody reads it
+                message = blocks.problem(problems, usage, hint)
                 respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
                 deps.metrics.slack_commands.labels("rejected").inc()
                 if deps.rejections is not None:
@@ -107,7 +109,7 @@ def handle_command(deps: SlackDeps, ack: Ack, command: dict[str, Any], respond: 
 
             right_away(deps, "request-form", ask_with_a_form)
             return
-        refuse(runbook.name, message, exc.problems)
+        refuse(runbook.name, blocks.problem(problems, usage, hint), problems)
         return
     if deps.requests is None:
         problems = ["this jitbot server takes no requests: it runs without a workflow"]
