@@ -61,11 +61,7 @@ def hand_off(deps: SlackDeps, name: str, user: str, channel: str,
         except Refused as refusal:
             tell(deps, channel, user, refusal.user_message, thread_ts)
         except Exception:
-            ref = uuid.uuid4().hex[:8]
-            log.exception("action failed", extra={"task": name, "ref": ref})
-            tell(deps, channel, user, f"jitbot hit an unexpected error and did nothing more "
-                                      f"(reference {ref}); try again, or ask the jitbot "
-                                      "operators with that reference", thread_ts)
+            tell(deps, channel, user, unexpected_failure(name), thread_ts)
 
     try:
         deps.workers.submit(name, run)
@@ -74,6 +70,14 @@ def hand_off(deps: SlackDeps, name: str, user: str, channel: str,
         right_away(deps, "tell-busy", tell, deps, channel, user, str(busy), thread_ts)
         return False
     return True
+
+
+def unexpected_failure(task: str) -> str:
+    """Log the exception being handled under a fresh reference; what to tell the person."""
+    ref = uuid.uuid4().hex[:8]
+    log.exception("action failed", extra={"task": task, "ref": ref})
+    return (f"jitbot hit an unexpected error and did nothing more (reference {ref}); "
+            "try again, or ask the jitbot operators with that reference")
 
 
 def right_away(deps: SlackDeps, name: str, work: Callable[..., Any], *args: Any) -> None:

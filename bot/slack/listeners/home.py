@@ -10,7 +10,6 @@ request's own thread.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +21,7 @@ from bot.core.ports import Refused
 from bot.db.columns import utc_now
 from bot.slack import mrkdwn, overview
 from bot.slack.deps import SlackDeps
-from bot.slack.handoff import right_away, tell
+from bot.slack.handoff import right_away, tell, unexpected_failure
 from bot.slack.workers import PoolBusy
 
 log = logging.getLogger(__name__)
@@ -88,10 +87,7 @@ def act_from_home(deps: SlackDeps, name: str, user: str, request_id: str,
         except Refused as refusal:
             notice = refusal.user_message
         except Exception:
-            ref = uuid.uuid4().hex[:8]
-            log.exception("action failed", extra={"task": name, "ref": ref})
-            notice = (f"jitbot hit an unexpected error and did nothing more (reference "
-                      f"{ref}); try again, or ask the jitbot operators with that reference")
+            notice = unexpected_failure(name)
         if notice is not None:
             _tell_in_thread(deps, request_id, user, notice)
         publish_home(deps, user, notice)
