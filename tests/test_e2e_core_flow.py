@@ -17,7 +17,13 @@ import pytest
 import yaml
 
 from bot.demo.fake_slack import ALICE, BOB, CAROL, DAVE, OPS_CHANNEL, Call, FakeSlack
-from tests.support.slack import REPO, ServeProcess, jitbot_command, serve_env
+from tests.support.slack import (
+    REPO,
+    ServeProcess,
+    command_answer,
+    jitbot_command,
+    serve_env,
+)
 
 RAW_PII = ["ada.lovelace@example.org", "4111 1111 1111 1111", "+44 20 7946 0958"]
 
@@ -213,10 +219,7 @@ def test_cancel_is_the_requesters_alone(bot: ServeProcess, slack: FakeSlack) -> 
 )
 def test_bad_input_gets_an_ephemeral_error_and_nothing_else(
         bot: ServeProcess, slack: FakeSlack, text: str, needle: str) -> None:
-    reply = bot.slack.command(text, user_id=ALICE, response_url=slack.response_url("bad"))
-    assert reply.status == 200
-    body = reply.json()
-    assert body["response_type"] == "ephemeral"
+    body = command_answer(bot.slack, slack, text, user_id=ALICE)
     assert needle in body["text"] and "Usage:" in body["text"]
     time.sleep(0.5)
     assert slack.calls("chat.postMessage") == []

@@ -23,7 +23,7 @@ from tests.e2e_surfaces import (
     submit_view,
     text_of,
 )
-from tests.support.slack import ServeProcess
+from tests.support.slack import ServeProcess, command_answer
 
 ORDERS_BY_DAY = {
     "name": "orders-by-day",
@@ -181,8 +181,6 @@ def test_when_the_form_cannot_open_the_problems_come_privately(
 
 def test_a_wrong_value_beside_missing_ones_is_answered_at_once(
         bot: ServeProcess, slack: FakeSlack) -> None:
-    reply = command(bot, slack, "customer-orders customer_id=abc", ALICE)
-    body = reply.json()
-    assert body["response_type"] == "ephemeral"
+    body = command_answer(bot.slack, slack, "customer-orders customer_id=abc", user_id=ALICE)
     assert "'abc' does not match" in body["text"] and "missing parameter month" in body["text"]
     assert slack.calls("views.open") == []

@@ -9,15 +9,11 @@ import pytest
 
 from bot.core.runbooks import Runbook
 from tests.fakeslack import BOB, OPS_CHANNEL, FakeSlack
-from tests.slack_signing import Reply
-from tests.support.slack import BotUnderTest
+from tests.support.slack import BotUnderTest, command_answer
 
 
-def ephemeral(reply: Reply) -> dict[str, Any]:
-    assert reply.status == 200, reply.body
-    body = reply.json()
-    assert body["response_type"] == "ephemeral"
-    return body
+def answer(bot: BotUnderTest, fake: FakeSlack, text: str, **fields: Any) -> dict[str, Any]:
+    return command_answer(bot.slack, fake, text, **fields)
 
 
 def shown(body: dict[str, Any]) -> str:
@@ -29,16 +25,17 @@ def shown(body: dict[str, Any]) -> str:
 @pytest.mark.parametrize("text", ["", "help", "  HELP  "])
 def test_bare_jit_and_help_list_every_runbook(jitbot_http: BotUnderTest, fake_slack: FakeSlack,
                                              text: str) -> None:
-    body = ephemeral(jitbot_http.slack.command(text))
+    body = answer(jitbot_http, fake_slack, text)
     for name in ("customer-orders", "orders-lookup", "stuck-orders-scan"):
         assert f"`{name}`" in shown(body)
     assert "Look up one order by its id" in shown(body)
-    assert fake_slack.calls() == []  # answered in the ack, nothing posted
+    assert [c.method for c in fake_slack.calls()] == ["response"]  # nothing else posted
     assert jitbot_http.submissions.items == []
 
 
-def test_help_for_a_runbook_shows_its_parameters(jitbot_http: BotUnderTest) -> None:
-    body = ephemeral(jitbot_http.slack.command("help customer-orders"))
+def test_help_for_a_runbook_shows_its_parameters(jitbot_http: BotUnderTest,
+                                                 fake_slack: FakeSlack) -> None:
+    body = answer(jitbot_http, fake_slack, "help customer-orders")
     text = shown(body)
     assert body["text"].splitlines()[1] == (
         'Usage: /jit customer-orders customer_id=42 month=2026-11 reason="..."')
@@ -48,13 +45,15 @@ def test_help_for_a_runbook_shows_its_parameters(jitbot_http: BotUnderTest) -> N
     assert "1 from @oncall-leads" in text and "30m" in text
 
 
-def test_help_for_an_enum_lists_its_values(jitbot_http: BotUnderTest) -> None:
-    text = shown(ephemeral(jitbot_http.slack.command("help stuck-orders-scan")))
+def test_help_for_an_enum_lists_its_values(jitbot_http: BotUnderTest,
+                                           fake_slack: FakeSlack) -> None:
+    text = shown(answer(jitbot_http, fake_slack, "help stuck-orders-scan"))
     assert "one of `PENDING`, `PAYMENT_FAILED`, `STUCK`" in text
 
 
-def test_help_for_an_unknown_runbook_names_the_known_ones(jitbot_http: BotUnderTest) -> None:
-    body = ephemeral(jitbot_http.slack.command("help nope"))
+def test_help_for_an_unknown_runbook_names_the_known_ones(jitbot_http: BotUnderTest,
+                                                          fake_slack: FakeSlack) -> None:
+    body = answer(jitbot_http, fake_slack, "help nope")
     assert body["text"].splitlines() == [
         "unknown runbook 'nope'; known runbooks: customer-orders, orders-lookup, "
         "stuck-orders-scan",
@@ -99,7 +98,7 @@ def test_a_valid_request_is_acked_and_handed_to_the_workflow(
 def test_bad_input_gets_an_ephemeral_error_with_usage_and_nothing_else(
     jitbot_http: BotUnderTest, fake_slack: FakeSlack, text: str, problem: str, usage: str
 ) -> None:
-    body = ephemeral(jitbot_http.slack.command(text))
+    body = answer(jitbot_http, fake_slack, text)
     lines = body["text"].splitlines()
     assert lines[0].startswith(problem)
     assert f"Usage: {usage}" in lines
@@ -107,7 +106,7 @@ def test_bad_input_gets_an_ephemeral_error_with_usage_and_nothing_else(
     (rejection,) = jitbot_http.rejections.wait(1)
     assert rejection.problems[0].startswith(problem)
     assert jitbot_http.submissions.items == []
-    assert fake_slack.calls() == []
+    assert [c.method for c in fake_slack.calls()] == ["response"]
 
 
 def test_missing_parameters_open_the_form_or_say_how_to_give_them(
@@ -129,9 +128,10 @@ def test_missing_parameters_open_the_form_or_say_how_to_give_them(
                                "customer-orders lists them")
 
 
-def test_typed_markup_in_values_is_shown_inert(jitbot_http: BotUnderTest) -> None:
-    body = ephemeral(jitbot_http.slack.command(
-        'orders-lookup order_id=<!channel> reason="<@U1> & <http://x|y>"'))
+def test_typed_markup_in_values_is_shown_inert(jitbot_http: BotUnderTest,
+                                               fake_slack: FakeSlack) -> None:
+    body = answer(jitbot_http, fake_slack,
+                  'orders-lookup order_id=<!channel> reason="<@U1> & <http://x|y>"')
     blocks_text = json.dumps(body["blocks"])
     assert "<!channel>" not in blocks_text
     assert "&lt;!channel&gt;" in blocks_text
@@ -149,21 +149,37 @@ def test_help_can_be_limited_to_what_the_user_may_request(
         return runbook.name == "customer-orders"
 
     jitbot_http.deps.may_request = may_request
-    reply = jitbot_http.slack.command("help", user_id=BOB, response_url=fake_slack.response_url())
-    assert (reply.status, reply.body) == (200, "")  # acked at once, answered from a worker
-    answer = fake_slack.wait_for("response").args
-    assert answer["response_type"] == "ephemeral"
-    assert "customer-orders" in answer["text"] and "orders-lookup" not in answer["text"]
+    listing = answer(jitbot_http, fake_slack, "help", user_id=BOB)  # from a worker
+    assert "customer-orders" in listing["text"] and "orders-lookup" not in listing["text"]
     assert set(asked) == {BOB}
 
 
-def test_commands_are_counted_in_metrics(jitbot_http: BotUnderTest) -> None:
+def test_commands_are_counted_in_metrics(jitbot_http: BotUnderTest,
+                                         fake_slack: FakeSlack) -> None:
     def count(verb: str) -> float:
         value = jitbot_http.deps.metrics.registry.get_sample_value(
             "jitbot_slack_commands_total", {"verb": verb})
         return value or 0.0
 
     before = count("help"), count("rejected")
-    jitbot_http.slack.command("help")
-    jitbot_http.slack.command("nope")
+    answer(jitbot_http, fake_slack, "help")
+    answer(jitbot_http, fake_slack, "nope")
     assert (count("help"), count("rejected")) == (before[0] + 1, before[1] + 1)
+
+
+def test_a_command_that_fails_unexpectedly_is_answered_with_a_reference(
+    jitbot_http: BotUnderTest, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.slack.listeners import commands
+
+    def broken(text: str) -> None:
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(commands, "split_request_text", broken)
+    text = answer(jitbot_http, fake_slack, 'orders-lookup order_id=1001 reason="x"')["text"]
+    assert text.startswith("jitbot hit an unexpected error and did nothing more (reference ")
+    [failure] = [r for r in caplog.records if r.getMessage() == "action failed"]
+    assert failure.task == "command" and f"(reference {failure.ref})" in text
+    assert "parser bug" not in text and "Traceback" not in text
+    assert jitbot_http.submissions.items == [] and jitbot_http.rejections.items == []

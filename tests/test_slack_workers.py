@@ -18,7 +18,7 @@ from bot.slack.deps import urgent_threads
 from bot.slack.handoff import hand_off, right_away
 from bot.slack.workers import AcksInFlight, PoolBusy, WorkerPool
 from tests.fakeslack import FakeSlack
-from tests.support.slack import start_bot
+from tests.support.slack import command_answer, start_bot
 
 
 def test_work_runs_on_a_worker_and_returns_its_result() -> None:
@@ -117,14 +117,38 @@ def test_a_request_while_the_pool_is_full_is_told_to_retry(fake_slack: FakeSlack
     pool.submit("hold", release.wait, 10)
     bot = start_bot(fake_slack, workers=pool)
     try:
-        reply = bot.slack.command('orders-lookup order_id=1001 reason="x"')
-        assert reply.status == 200
-        assert reply.json()["text"] == "jitbot is busy right now; try again in a minute"
+        answer = command_answer(bot.slack, fake_slack, 'orders-lookup order_id=1001 reason="x"')
+        assert answer["text"] == "jitbot is busy right now; try again in a minute"
         assert bot.submissions.items == []
     finally:
         release.set()
         bot.server.stop()
         pool.shutdown()
+
+
+def test_a_command_while_the_urgent_threads_are_full_is_told_in_the_ack(
+        fake_slack: FakeSlack) -> None:
+    bot = start_bot(fake_slack)
+    urgent = bot.deps.urgent
+    held = threading.Event()
+    try:
+        while True:  # every urgent thread held and every place in its queue taken
+            try:
+                urgent.submit("slack is slow", held.wait, 10)
+            except PoolBusy:
+                break
+        reply = bot.slack.command('orders-lookup order_id=1001 reason="x"',
+                                  response_url=fake_slack.response_url())
+        assert reply.status == 200
+        assert reply.json()["text"] == "jitbot is busy right now; try again in a minute"
+        held.set()
+        assert urgent.wait_idle(10)
+        assert bot.submissions.items == [] and fake_slack.responses() == []
+    finally:
+        held.set()
+        bot.server.stop()
+        urgent.shutdown()
+        bot.deps.workers.shutdown()
 
 
 def test_a_click_while_the_pool_is_full_is_told_to_retry_without_waiting_for_slack(

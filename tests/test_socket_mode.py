@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import yaml
@@ -13,7 +14,14 @@ from bot.web import SLACK_PATH
 from tests.fake_socket_mode import FakeSocketMode
 from tests.fakeslack import BOB, OPS_CHANNEL, FakeSlack
 from tests.slack_signing import slash_command_fields
-from tests.support.slack import APP_TOKEN, REPO, BotUnderTest, ServeProcess, start_bot
+from tests.support.slack import (
+    APP_TOKEN,
+    REPO,
+    BotUnderTest,
+    ServeProcess,
+    private_answer,
+    start_bot,
+)
 
 
 @dataclass
@@ -39,6 +47,7 @@ def socket_setup(fake_slack_server: FakeSlack) -> Iterator[SocketSetup]:
     finally:
         handler.close()
         bot.server.stop()
+        bot.deps.urgent.shutdown(wait=True)
         bot.deps.workers.shutdown(wait=True)
         socket.stop()
 
@@ -59,22 +68,24 @@ def test_the_connection_url_comes_from_apps_connections_open(socket_setup: Socke
     assert socket_setup.socket.connections_opened == 1
 
 
-def test_a_slash_command_envelope_is_acked_with_the_help(
-    socket_bot: BotUnderTest, socket: FakeSocketMode
-) -> None:
-    envelope_id = socket.send_slash_command(slash_command_fields("help"))
-    ack = socket.wait_ack(envelope_id)
-    assert ack["envelope_id"] == envelope_id
-    assert ack["payload"]["response_type"] == "ephemeral"
-    assert "orders-lookup" in ack["payload"]["text"]
+def answer(socket: FakeSocketMode, fake: FakeSlack, text: str) -> dict[str, Any]:
+    """`/jit <text>` over the socket: acked empty at once, answered through response_url."""
+    url = fake.response_url("answer")
+    envelope_id = socket.send_slash_command(slash_command_fields(text, response_url=url))
+    assert socket.wait_ack(envelope_id) == {"envelope_id": envelope_id}
+    return private_answer(fake, url)
 
 
-def test_bad_input_is_acked_with_the_error_and_usage(
+def test_a_slash_command_envelope_is_acked_and_answered_with_the_help(
     socket_bot: BotUnderTest, socket: FakeSocketMode, fake_slack: FakeSlack
 ) -> None:
-    envelope_id = socket.send_slash_command(
-        slash_command_fields("orders-lookup order_id=12"))
-    text = socket.wait_ack(envelope_id)["payload"]["text"]
+    assert "orders-lookup" in answer(socket, fake_slack, "help")["text"]
+
+
+def test_bad_input_is_answered_with_the_error_and_usage(
+    socket_bot: BotUnderTest, socket: FakeSocketMode, fake_slack: FakeSlack
+) -> None:
+    text = answer(socket, fake_slack, "orders-lookup order_id=12")["text"]
     assert text.splitlines()[0].startswith("order_id: '12' does not match")
     assert 'Usage: /jit orders-lookup order_id=1001 reason="..."' in text
     socket_bot.rejections.wait(1)
@@ -108,9 +119,8 @@ def test_jitbot_serve_runs_socket_mode_when_an_app_token_is_set(
     fake_socket_mode.wait_connected()
     assert bot.get("/healthz").status == 200
     assert bot.slack.command("help").status == 404  # no HTTP endpoint for Slack here
-    envelope_id = fake_socket_mode.send_slash_command(slash_command_fields("help orders-lookup"))
-    payload = fake_socket_mode.wait_ack(envelope_id)["payload"]
-    assert payload["text"].startswith("/jit orders-lookup: Look up one order")
+    help_text = answer(fake_socket_mode, fake_slack, "help orders-lookup")["text"]
+    assert help_text.startswith("/jit orders-lookup: Look up one order")
     assert bot.stop() == 0
     serving = next(r for r in bot.log_records() if r["message"] == "jitbot serving")
     assert serving["mode"] == "socket"

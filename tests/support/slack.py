@@ -160,6 +160,7 @@ class BotUnderTest:
 
     def reset(self) -> None:
         # work a previous test started must not reach the fake Slack during the next one
+        assert self.deps.urgent.wait_idle(30), "the bot's urgent threads are still busy"
         assert self.deps.workers.wait_idle(30), "the bot's workers are still busy"
         self.submissions.clear()
         self.rejections.clear()
@@ -210,6 +211,7 @@ def jitbot_http_server(fake_slack_server: FakeSlack) -> Iterator[BotUnderTest]:
         yield bot
     finally:
         bot.server.stop()
+        bot.deps.urgent.shutdown(wait=True)
         bot.deps.workers.shutdown(wait=True)
 
 
@@ -217,6 +219,23 @@ def jitbot_http_server(fake_slack_server: FakeSlack) -> Iterator[BotUnderTest]:
 def jitbot_http(jitbot_http_server: BotUnderTest, fake_slack: FakeSlack) -> BotUnderTest:
     jitbot_http_server.reset()
     return jitbot_http_server
+
+
+def command_answer(slack: SlackHttp, fake: FakeSlack, text: str,
+                   **fields: Any) -> dict[str, Any]:
+    """Send `/jit <text>`: Slack gets an empty ack at once, then the person's answer is
+    posted to the command's response_url; returns that answer, checked to be theirs alone."""
+    url = fake.response_url("answer")
+    reply = slack.command(text, response_url=url, **fields)
+    assert (reply.status, reply.body) == (200, ""), reply.body
+    return private_answer(fake, url)
+
+
+def private_answer(fake: FakeSlack, response_url: str) -> dict[str, Any]:
+    """What the bot posted to `response_url`, checked to be for the person alone."""
+    answer = fake.wait_for("response", lambda call: response_url.endswith(call.path)).args
+    assert answer["response_type"] == "ephemeral", answer
+    return answer
 
 
 # ------------------------------------------------------------------ `jitbot serve`

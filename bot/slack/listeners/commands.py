@@ -1,9 +1,13 @@
-"""`/jit`: help, runbook help, and requests. Parses, acks, hands off; nothing slow here.
+"""`/jit`: help, runbook help, status and requests.
 
-Help and input errors need no I/O, so they are the ack itself (Slack shows an ack body
-to the person who typed the command only). A valid request goes to the worker pool,
-where the workflow records it and posts its card. A request with parameters left out
-opens the request modal (views.open, one call, while the trigger id is fresh).
+The listener acks before it reads the command: it hands the command to `deps.urgent` and
+acks empty, so an incident channel's burst of commands costs its acks no more than a bare
+app's. Everything the person then sees comes through the command's response_url, visible
+to them only: help and input errors straight from the urgent thread (they need no I/O but
+that post), a form when parameters were left out (views.open while the trigger id is
+fresh, which is why the command goes to the urgent threads and not behind the worker
+pool's backlog), and from the worker pool a request's card, the help list of what the
+person may request and their status. Only a full urgent pool is said in the ack itself.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ from bot.core.runbooks import Runbook
 from bot.db.columns import utc_now
 from bot.slack import blocks, overview
 from bot.slack.deps import Rejection, RequestSubmission, SlackDeps
-from bot.slack.handoff import in_background, right_away
-from bot.slack.help_pages import HelpPages
+from bot.slack.handoff import in_background, unexpected_failure
+from bot.slack.help_pages import HelpPages, Page
 from bot.slack.listeners.modal import open_request_modal
 from bot.slack.modal_views import ModalContext
 from bot.slack.workers import PoolBusy
@@ -39,10 +43,34 @@ def register(app: App, deps: SlackDeps) -> None:
 
     @app.command(deps.command)
     def jit(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
-        handle_command(deps, ack, command, respond, pages)
+        try:
+            deps.urgent.submit("command", answer_command, deps, command, respond, pages)
+        except PoolBusy as busy:
+            ack(**blocks.notice(str(busy)).as_kwargs(), response_type="ephemeral")
+            return
+        ack()
 
 
-def handle_command(deps: SlackDeps, ack: Ack, command: dict[str, Any], respond: Respond,
+def answer_command(deps: SlackDeps, command: dict[str, Any], respond: Respond,
+                   pages: HelpPages) -> None:
+    """Everything `/jit` does after the ack; a failure is told through response_url."""
+    try:
+        handle_command(deps, command, respond, pages)
+    except Refused as refusal:
+        reply(respond, {"text": refusal.user_message})
+    except Exception:
+        reply(respond, {"text": unexpected_failure("command")})
+
+
+def reply(respond: Respond, page: Page) -> None:
+    """Answer the person who typed the command, privately; a failed post is logged."""
+    try:
+        respond(**page, response_type="ephemeral")
+    except Exception as exc:  # response_url unreachable: nobody left to tell but the log
+        log.warning("could not answer the command", extra={"error": type(exc).__name__})
+
+
+def handle_command(deps: SlackDeps, command: dict[str, Any], respond: Respond,
                    pages: HelpPages) -> None:
     text = slack_unescape(command.get("text") or "").strip()
     user_id = str(command.get("user_id") or "")
@@ -50,20 +78,19 @@ def handle_command(deps: SlackDeps, ack: Ack, command: dict[str, Any], respond: 
     first, _, rest = text.partition(" ")
     if not text or first.lower() == "help":
         deps.metrics.slack_commands.labels("help").inc()
-        _help(deps, pages, ack, respond, user_id, rest.strip())
+        _help(deps, pages, respond, user_id, rest.strip())
         return
     if text.lower() == "status" and deps.workflow is not None:
         deps.metrics.slack_commands.labels("status").inc()
-        _status(deps, ack, respond, user_id)
+        _status(deps, respond, user_id)
         return
 
     def refuse(runbook: str | None, message: blocks.Message, problems: list[str]) -> None:
         deps.metrics.slack_commands.labels("rejected").inc()
-        ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
-        # logged where it is audited, on a worker: the ack goes first
-        if deps.rejections is not None:
+        reply(respond, message.as_kwargs())
+        if deps.rejections is not None:  # audited on a worker: the answer goes first
             in_background(deps.workers, "audit-rejection", deps.rejections,
-                        Rejection(user_id, channel_id, runbook, problems))
+                          Rejection(user_id, channel_id, runbook, problems))
 
     try:
         parsed = split_request_text(text)
@@ -87,29 +114,15 @@ def handle_command(deps: SlackDeps, ack: Ack, command: dict[str, Any], respond: 
         if left_out:
             hint = (f"Give every parameter on the command line; {deps.command} help "
                     f"{runbook.name} lists them with examples.")
-        problems, usage = exc.problems, exc.usage  # `exc` is gone once the handler ends
         trigger_id = str(command.get("trigger_id") or "")
         if trigger_id and deps.requests is not None and left_out:
             # the person left parameters out: a form asks for them, with what was typed
-            ack()
-            rejection = Rejection(user_id, channel_id, runbook.name, problems)
-
-            def ask_with_a_form() -> None:
-                context = ModalContext(runbook.name, channel_id)
-                if open_request_modal(deps, trigger_id, runbook, parsed.values, parsed.reason,
-                                      context) is None:
-                    deps.metrics.slack_commands.labels("modal").inc()
-                    return
-                # built only now: when the form opens, nobody reads it
-                message = blocks.problem(problems, usage, hint)
-                respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
-                deps.metrics.slack_commands.labels("rejected").inc()
-                if deps.rejections is not None:
-                    in_background(deps.workers, "audit-rejection", deps.rejections, rejection)
-
-            right_away(deps, "request-form", ask_with_a_form)
-            return
-        refuse(runbook.name, blocks.problem(problems, usage, hint), problems)
+            context = ModalContext(runbook.name, channel_id)
+            if open_request_modal(deps, trigger_id, runbook, parsed.values, parsed.reason,
+                                  context) is None:
+                deps.metrics.slack_commands.labels("modal").inc()
+                return
+        refuse(runbook.name, blocks.problem(exc.problems, exc.usage, hint), exc.problems)
         return
     if deps.requests is None:
         problems = ["this jitbot server takes no requests: it runs without a workflow"]
@@ -124,9 +137,8 @@ def handle_command(deps: SlackDeps, ack: Ack, command: dict[str, Any], respond: 
         response_url=command.get("response_url"),
         respond=respond,
     )
-    if not _ack_after_handing_off(deps, ack, "request", deps.requests, submission):
-        return
-    deps.metrics.slack_commands.labels("request").inc()  # logged once recorded, on a worker
+    if _on_workers(deps, respond, "request", deps.requests, submission):
+        deps.metrics.slack_commands.labels("request").inc()  # logged once recorded
 
 
 def only_missing(runbook: Runbook, parsed: RequestText, error: RequestError) -> bool:
@@ -136,32 +148,32 @@ def only_missing(runbook: Runbook, parsed: RequestText, error: RequestError) -> 
     return bool(error.missing) and len(error.problems) == len(error.missing) + reason_missing
 
 
-def _help(deps: SlackDeps, pages: HelpPages, ack: Ack, respond: Respond, user_id: str,
+def _help(deps: SlackDeps, pages: HelpPages, respond: Respond, user_id: str,
           topic: str) -> None:
     if topic:
         runbook = deps.catalog.get(topic)
         if runbook is None:
             problems = [f"unknown runbook {topic!r}; "
                         f"known runbooks: {', '.join(deps.catalog.names) or 'none'}"]
-            message = blocks.problem(problems, f"{deps.command} help <runbook>")
-            ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
+            reply(respond, blocks.problem(problems, f"{deps.command} help <runbook>")
+                  .as_kwargs())
         else:
-            ack(**pages.runbook(runbook), response_type="ephemeral")
+            reply(respond, pages.runbook(runbook))
         return
     may_request = deps.may_request
     if may_request is None:
-        ack(**pages.listing(list(deps.catalog)), response_type="ephemeral")
+        reply(respond, pages.listing(list(deps.catalog)))
         return
 
     def answer() -> None:
-        # membership look-ups go to Slack, hence off the listener thread
+        # membership look-ups go to Slack: on a worker, not on the urgent threads
         allowed: list[Runbook] = [rb for rb in deps.catalog if may_request(user_id, rb)]
-        respond(**pages.listing(allowed), response_type="ephemeral")
+        reply(respond, pages.listing(allowed))
 
-    _ack_after_handing_off(deps, ack, "help", answer)
+    _on_workers(deps, respond, "help", answer)
 
 
-def _status(deps: SlackDeps, ack: Ack, respond: Respond, user_id: str) -> None:
+def _status(deps: SlackDeps, respond: Respond, user_id: str) -> None:
     workflow = deps.workflow
     assert workflow is not None
 
@@ -169,25 +181,21 @@ def _status(deps: SlackDeps, ack: Ack, respond: Respond, user_id: str) -> None:
         try:
             status = workflow.status_for(user_id)
         except Refused as refusal:  # the database is out: say so rather than nothing
-            respond(text=refusal.user_message, response_type="ephemeral")
+            reply(respond, {"text": refusal.user_message})
             return
-        message = overview.status_message(status, utc_now())
-        respond(text=message.text, blocks=message.as_kwargs()["blocks"],
-                response_type="ephemeral")
+        reply(respond, overview.status_message(status, utc_now()).as_kwargs())
 
-    _ack_after_handing_off(deps, ack, "status", answer)
+    _on_workers(deps, respond, "status", answer)
 
 
-def _ack_after_handing_off(deps: SlackDeps, ack: Ack, name: str, fn: Any, *args: Any) -> bool:
-    """Queue `fn` on the worker pool and ack empty; when the pool is full, the ack itself
-    tells the person to try again. Returns whether the work was queued."""
+def _on_workers(deps: SlackDeps, respond: Respond, name: str, fn: Any, *args: Any) -> bool:
+    """Queue `fn` on the worker pool; when the pool is full, tell the person to try again.
+    Returns whether the work was queued."""
     try:
         deps.workers.submit(name, fn, *args)
     except PoolBusy as exc:
-        busy = blocks.notice(str(exc))
-        ack(text=busy.text, blocks=busy.blocks, response_type="ephemeral")
+        reply(respond, blocks.notice(str(exc)).as_kwargs())
         return False
-    ack()
     return True
 
 
