@@ -7,10 +7,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -20,12 +20,30 @@ from bot.slack.workers import AcksInFlight, PoolBusy, WorkerPool
 from tests.fakeslack import FakeSlack
 from tests.support.slack import command_answer, start_bot
 
+T = TypeVar("T")
+
+
+def outcome(pool: WorkerPool, name: str, fn: Callable[..., T], *args: Any) -> Future[T]:
+    """Submit `fn(*args)` and return a Future of its result (the pool keeps none: its
+    tasks tell people themselves); a failure still reaches the pool, which logs it."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+
+    pool.submit(name, run)
+    return future
+
 
 def test_work_runs_on_a_worker_and_returns_its_result() -> None:
     pool = WorkerPool(workers=2, queue_size=2)
     try:
-        assert pool.submit("double", lambda x: x * 2, 21).result(timeout=5) == 42
-        assert pool.submit("name", threading.current_thread).result(timeout=5).name.startswith(
+        assert outcome(pool, "double", lambda x: x * 2, 21).result(timeout=5) == 42
+        assert outcome(pool, "name", threading.current_thread).result(timeout=5).name.startswith(
             "jit-worker")
     finally:
         pool.shutdown()
@@ -39,8 +57,9 @@ def test_a_failing_task_is_logged_and_frees_its_slot(caplog: pytest.LogCaptureFi
 
     try:
         with pytest.raises(RuntimeError, match="boom"):
-            pool.submit("broken", broken).result(timeout=5)
-        assert pool.submit("after", lambda: "ok").result(timeout=5) == "ok"
+            outcome(pool, "broken", broken).result(timeout=5)
+        assert pool.wait_idle(5)
+        assert outcome(pool, "after", lambda: "ok").result(timeout=5) == "ok"
     finally:
         pool.shutdown()
     (record,) = [r for r in caplog.records if r.getMessage() == "task failed"]
@@ -63,6 +82,31 @@ def test_a_burst_is_queued_not_refused() -> None:
         pool.shutdown()
 
 
+def test_shutting_down_without_waiting_drops_what_has_not_started() -> None:
+    pool = WorkerPool(workers=1)
+    release = threading.Event()
+    ran: list[int] = []
+    pool.submit("hold", release.wait, 10)
+    for i in range(3):
+        pool.submit("queued", ran.append, i)
+    pool.shutdown(wait=False)
+    with pytest.raises(RuntimeError, match="shut down"):
+        pool.submit("late", ran.append, 99)
+    release.set()
+    assert pool.wait_idle(5) is True
+    time.sleep(0.1)
+    assert ran == []
+
+
+def test_shutting_down_and_waiting_finishes_what_was_queued() -> None:
+    pool = WorkerPool(workers=2)
+    ran: list[int] = []
+    for i in range(20):
+        pool.submit("queued", lambda n: (time.sleep(0.005), ran.append(n)), i)
+    pool.shutdown(wait=True)
+    assert sorted(ran) == list(range(20))  # all of them, before shutdown returned
+
+
 @contextmanager
 def one_worker_held(**pool_args: Any) -> Iterator[tuple[WorkerPool, Future[None],
                                                           threading.Event, list[int]]]:
@@ -77,7 +121,7 @@ def one_worker_held(**pool_args: Any) -> Iterator[tuple[WorkerPool, Future[None]
         release.wait(10)
 
     try:
-        running = pool.submit("hold", hold)
+        running = outcome(pool, "hold", hold)
         started.wait(5)
         yield pool, running, release, refused
     finally:
@@ -87,19 +131,19 @@ def one_worker_held(**pool_args: Any) -> Iterator[tuple[WorkerPool, Future[None]
 
 def test_a_stuck_pool_refuses_at_once_and_recovers() -> None:
     with one_worker_held(max_wait=0.05) as (pool, _, release, refused):
-        queued = pool.submit("queued", lambda: "queued")  # waiting, but not for long yet
+        queued = outcome(pool, "queued", lambda: "queued")  # waiting, but not for long yet
         time.sleep(0.1)  # the oldest waiting task has now waited longer than max_wait
         with pytest.raises(PoolBusy, match="try again"):
             pool.submit("while stuck", lambda: None)
         assert refused == [1]
         release.set()
         assert queued.result(timeout=5) == "queued"
-        assert pool.submit("again", lambda: "again").result(timeout=5) == "again"
+        assert outcome(pool, "again", lambda: "again").result(timeout=5) == "again"
 
 
 def test_a_full_pool_refuses_at_once_and_recovers() -> None:
     with one_worker_held(queue_size=1) as (pool, running, release, refused):
-        queued = pool.submit("queued", lambda: "queued")
+        queued = outcome(pool, "queued", lambda: "queued")
         with pytest.raises(PoolBusy, match="try again"):
             pool.submit("one too many", lambda: None)
         assert refused == [1]
@@ -108,7 +152,7 @@ def test_a_full_pool_refuses_at_once_and_recovers() -> None:
         assert pool.wait_idle(5) is True
         running.result(timeout=5)
         assert queued.result(timeout=5) == "queued"
-        assert pool.submit("again", lambda: "again").result(timeout=5) == "again"
+        assert outcome(pool, "again", lambda: "again").result(timeout=5) == "again"
 
 
 def test_a_request_while_the_pool_is_full_is_told_to_retry(fake_slack: FakeSlack) -> None:
@@ -180,7 +224,7 @@ def test_during_a_burst_of_acks_workers_wait_until_it_has_passed() -> None:
     try:
         with acks.answering():
             with acks.answering():  # half the HTTP threads answering Slack: a burst
-                started = pool.submit("card", time.monotonic)
+                started = outcome(pool, "card", time.monotonic)
                 time.sleep(0.1)
                 assert not started.done()
             ended = time.monotonic()
@@ -195,7 +239,7 @@ def test_a_form_waits_for_a_burst_of_acks_only_as_long_as_its_trigger_allows() -
     try:
         with acks.answering():  # a burst that does not end
             queued = time.monotonic()
-            started = urgent.submit("request-form", time.monotonic).result(timeout=5)
+            started = outcome(urgent, "request-form", time.monotonic).result(timeout=5)
         # the acks went first for a while; the form still opens well inside the 3 s a
         # trigger id lasts
         assert queued + 0.9 <= started < queued + 2.0
@@ -219,7 +263,7 @@ def test_a_flood_of_acks_one_after_another_is_a_burst() -> None:
             with acks.answering():
                 pass
         flooded = time.monotonic()
-        started = pool.submit("card", time.monotonic)
+        started = outcome(pool, "card", time.monotonic)
         assert started.result(timeout=5) >= flooded + 0.15  # waited for the flood to settle
     finally:
         pool.shutdown()
@@ -235,7 +279,7 @@ def test_acks_at_a_steady_pace_below_a_flood_are_no_burst() -> None:
             time.sleep(0.15)
         queued = time.monotonic()
         # taken for a flood, the task would wait until 0.5 s after the last ack
-        assert pool.submit("reply", time.monotonic).result(timeout=2) < queued + 0.25
+        assert outcome(pool, "reply", time.monotonic).result(timeout=2) < queued + 0.25
     finally:
         pool.shutdown()
 
@@ -246,7 +290,7 @@ def test_a_request_or_two_being_answered_is_no_burst() -> None:
     try:
         with acks.answering(), acks.answering():  # an approval and an alert: no waiting
             started = time.monotonic()
-            assert pool.submit("approval", time.monotonic).result(timeout=2) < started + 1
+            assert outcome(pool, "approval", time.monotonic).result(timeout=2) < started + 1
     finally:
         pool.shutdown()
 
@@ -257,7 +301,7 @@ def test_a_task_waits_for_a_burst_of_acks_at_most_max_defer() -> None:
     try:
         with acks.answering():  # a burst that does not end
             queued = time.monotonic()
-            assert pool.submit("card", time.monotonic).result(timeout=5) >= queued + 0.1
+            assert outcome(pool, "card", time.monotonic).result(timeout=5) >= queued + 0.1
     finally:
         pool.shutdown()
 
@@ -278,11 +322,13 @@ def test_the_web_layer_counts_the_slack_requests_it_answers(fake_slack: FakeSlac
         sent = time.monotonic()
         reply = bot.slack.command('orders-lookup order_id=1001 reason="x"')
         assert reply.status == 200
+        assert bot.deps.urgent.wait_idle(5)  # the command is read, its request queued
         assert pool.wait_idle(5)
         assert len(started) == 1
         assert started[0] >= sent + 0.3
     finally:
         bot.server.stop()
+        bot.deps.urgent.shutdown()
         pool.shutdown()
 
 

@@ -5,6 +5,7 @@ this; the web layer (bot/web.py) or Socket Mode carries Slack's traffic to it.""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from slack_bolt import App
@@ -55,6 +56,14 @@ class Runtime:
         checks: dict[str, HealthCheck] = {"database": database_check(self.database.engine)}
         return JitbotWeb(None if self.socket_mode else self.app, checks, self.metrics,
                          acks=self.workers.acks)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until nothing handed off after an ack is queued or running: the urgent
+        threads first (they hand work on to the pool), then the pool. False if `timeout`
+        passed first."""
+        deadline = time.monotonic() + timeout
+        return (self.deps.urgent.wait_idle(timeout)
+                and self.workers.wait_idle(max(0.0, deadline - time.monotonic())))
 
     def start(self) -> None:
         """Start the clock: overdue sessions end now, the rest are scheduled."""

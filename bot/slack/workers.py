@@ -27,11 +27,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from queue import Empty, SimpleQueue
+from typing import Any, ParamSpec
 
 P = ParamSpec("P")
-T = TypeVar("T")
 
 # Tasks waiting at most: well above a burst people can type (the ack-latency benchmark's
 # 2,000 commands at once), and a bound on memory (a waiting task holds a few kilobytes).
@@ -122,7 +121,18 @@ class AcksInFlight:
             now = time.monotonic()
 
 
+# a queued task: its name for the logs, the function and its arguments
+_Task = tuple[str, Callable[..., object], tuple[Any, ...], dict[str, Any]]
+
+
 class WorkerPool:
+    """`workers` threads of its own taking tasks in the order they were submitted.
+
+    Its own threads and queue rather than a ThreadPoolExecutor: `submit` runs on the HTTP
+    thread before every ack, and the executor's Future and its check for an idle thread
+    (a semaphore wait, even with a timeout of 0) cost several times the rest of handing a
+    task over. Nobody waits for a task's result: a task tells people itself."""
+
     def __init__(
         self,
         workers: int = 8,
@@ -139,60 +149,68 @@ class WorkerPool:
         if acks is not None and max_defer >= max_wait:
             raise ValueError("max_defer must be shorter than max_wait: a task deferred for a "
                              "burst of acks is not a sign that the pool is stuck")
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jit-worker")
         self._on_rejected = on_rejected
         self.capacity = workers + queue_size  # running + waiting tasks
         self.max_wait = max_wait
         self.acks = acks
         self.max_defer = max_defer
-        self._idle = threading.Condition()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
         self._in_flight = 0
-        # when each task still waiting for a worker was queued, oldest first: the executor
-        # starts tasks in the order they were submitted, so each start removes the oldest
+        self._closed = False
+        # when each task still waiting for a worker was queued, oldest first: workers take
+        # tasks in the order they were submitted, so each start removes the oldest
         self._queued_at: deque[float] = deque()
+        self._tasks: SimpleQueue[_Task | None] = SimpleQueue()  # None: a worker stops
+        self._threads = [threading.Thread(target=self._work, name=f"jit-worker-{n}",
+                                          daemon=True) for n in range(workers)]
+        for thread in self._threads:
+            thread.start()
 
-    def submit(self, name: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+    def submit(self, name: str, fn: Callable[P, object], *args: P.args,
+               **kwargs: P.kwargs) -> None:
         """Run `fn` on a worker; `name` labels the task in logs. Raises PoolBusy when the
-        pool is stuck or full."""
-        with self._idle:
+        pool is stuck or full, RuntimeError once it is shut down."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the worker pool is shut down")
             now = time.monotonic()
-            stuck = bool(self._queued_at) and now - self._queued_at[0] > self.max_wait
+            queued_at = self._queued_at
+            stuck = bool(queued_at) and now - queued_at[0] > self.max_wait
             if not stuck and self._in_flight < self.capacity:
                 self._in_flight += 1
-                self._queued_at.append(now)
-                try:
-                    # under the lock, so the executor's order is the order of _queued_at
-                    return self._executor.submit(self._run, name, fn, *args, **kwargs)
-                except RuntimeError:  # shut down
-                    self._in_flight -= 1
-                    self._queued_at.pop()
-                    raise
+                queued_at.append(now)
+                # under the lock, so the queue's order is the order of _queued_at
+                self._tasks.put((name, fn, args, kwargs))
+                return
         if self._on_rejected is not None:
             self._on_rejected()
         log.warning("worker pool %s; task refused", "stuck" if stuck else "full",
                     extra={"task": name})
         raise PoolBusy("jitbot is busy right now; try again in a minute")
 
-    def _run(self, name: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    def _work(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            self._run(*task)
+
+    def _run(self, name: str, fn: Callable[..., object], args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> None:
         try:
             if self.acks is not None:
-                with self._idle:
+                with self._lock:
                     queued_at = self._queued_at[0]
                 self.acks.wait_calm(queued_at + self.max_defer - time.monotonic())
-            with self._idle:
+            with self._lock:
                 self._queued_at.popleft()
-            return fn(*args, **kwargs)
+            fn(*args, **kwargs)
         except Exception:
             # the task's own error handling failed; log the type and stack, never its data
             log.exception("task failed", extra={"task": name})
-            raise
         finally:
-            self._done()
-
-    def _done(self) -> None:
-        with self._idle:
-            self._in_flight -= 1
-            self._idle.notify_all()
+            with self._lock:
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self._idle.notify_all()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no task is queued or running; False if `timeout` passed first."""
@@ -200,4 +218,25 @@ class WorkerPool:
             return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
     def shutdown(self, wait: bool = True) -> None:
-        self._executor.shutdown(wait=wait, cancel_futures=not wait)
+        """Stop taking tasks; with `wait`, finish those queued and wait for the workers,
+        else drop those not started and return at once."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if not wait:
+                while True:
+                    try:
+                        self._tasks.get_nowait()
+                    except Empty:
+                        break
+                    self._in_flight -= 1
+                    self._queued_at.pop()
+                if self._in_flight == 0:
+                    self._idle.notify_all()
+        for _ in self._threads:
+            self._tasks.put(None)
+        if wait:
+            for thread in self._threads:
+                if thread is not threading.current_thread():
+                    thread.join()
