@@ -7,6 +7,9 @@ keep-alive connections, to a bare Bolt app that only acks (bot/web.py on waitres
 thread count) and to `jitbot serve` (HTTP, fake Slack, moto server, SQLite). The mix is
 what an incident channel sends: valid requests that create cards, help, status and bad
 input. Both get a warm-up of the same mix first. Slack gives up on an ack after 3 seconds.
+jitbot acks every command empty and answers help, status and bad input through the
+command's response_url right after: those answers are counted (each exactly once) and
+timed from the command's sending to their arrival at the fake Slack.
 
 The p99 of one 2,000-request burst swings by a third from one burst to the next on a
 shared machine, whichever server is measured, so the bursts alternate, bare then jitbot,
@@ -28,6 +31,7 @@ from bench.harness import (
     Sent,
     Signed,
     Stack,
+    TimedFakeSlack,
     card_calls,
     command,
     ms,
@@ -48,7 +52,10 @@ PEOPLE = [(ALICE, "alice"), (BOB, "bob"), (CAROL, "carol"), (ERIN, "erin")]
 def mix(count: int, response_url: str, seed: int = 8) -> list[tuple[str, Signed]]:
     """`count` signed commands: (kind, request). About 45% valid requests that create a
     card, 25% help, 5% status, 25% bad input (one in seven of those from someone who may
-    not request the runbook, found out on the worker, not in the listener)."""
+    not request the runbook, found out on the worker, and one in seven leaving a
+    parameter out, which opens a form). Command `i` has the response_url
+    `<response_url>/<i>` and the trigger id `<i>.bench`, so its answer can be told from
+    the others'."""
     rng = random.Random(seed)
     out: list[tuple[str, Signed]] = []
     for i in range(count):
@@ -78,7 +85,10 @@ def mix(count: int, response_url: str, seed: int = 8) -> list[tuple[str, Signed]
             ])
             if "not an on-call" in text:
                 user, name = DAVE, "dave"
-        out.append((kind, command(text, user, name, response_url)))
+            if "no id" in text:
+                kind = "form"
+        out.append((kind, command(text, user, name, f"{response_url}/{i}",
+                                  trigger_id=f"{i}.bench")))
     return out
 
 
@@ -92,6 +102,7 @@ def run(requests: int = 2000, concurrency: int = 50, threads: int = 8,
         rounds: int = 3) -> list[Figure]:
     bare_rounds: list[list[Sent]] = []
     jit_rounds: list[list[Sent]] = []
+    answer_delays: list[list[tuple[str, float | None]]] = []  # per round: (kind, delay)
     cards = 0
     with Stack("ack") as stack:
         response_url = stack.fake.response_url("bench")
@@ -105,10 +116,11 @@ def run(requests: int = 2000, concurrency: int = 50, threads: int = 8,
         quiet(stack.fake, 1.0, 60)
         for _ in range(rounds):
             bare_rounds.append(send(bare.url, load, concurrency=concurrency))
-            cards_before = len(card_calls(stack.fake))
+            cards_before, since = len(card_calls(stack.fake)), len(stack.fake.log)
             jit_rounds.append(send(jitbot.url, load, concurrency=concurrency))
             quiet(stack.fake, 2.0, 120)
             cards += len(card_calls(stack.fake)) - cards_before
+            answer_delays.append(answered_after(stack.fake, since, measured, jit_rounds[-1]))
         bare.stop()
 
     jit_all = [r for burst in jit_rounds for r in burst]
@@ -134,6 +146,18 @@ def run(requests: int = 2000, concurrency: int = 50, threads: int = 8,
               f"max {ms(figures['max']):>9}  (median round)")
     print(f"  p99 ratio jitbot/bare (median rounds): {ratio:.2f}x; acks saying 'busy': "
           f"{busy}; cards posted for {cards} of {accepted} accepted requests")
+    delays = [d for burst in answer_delays for _, d in burst]
+    got = [d for d in delays if d is not None]
+    answers = (f"{len(got)} / {len(delays)}; p50 {ms(percentile(got, 50))}, p99 "
+               f"{ms(percentile(got, 99))}" if got else f"0 / {len(delays)}")
+    print(f"  help, status, refusals and forms: answered / commands; time from sending: "
+          f"{answers}")
+    for kind in sorted({kind for burst in answer_delays for kind, _ in burst}):
+        of_kind = [d for burst in answer_delays for k, d in burst if k == kind]
+        timed = [d for d in of_kind if d is not None]
+        if timed:
+            print(f"    {kind:10} {len(timed)} / {len(of_kind)}; p50 "
+                  f"{ms(percentile(timed, 50))}, p99 {ms(percentile(timed, 99))}")
     each = ", ".join(f"{j['p99'] / b['p99']:.2f}x"
                      for b, j in zip(raw_each, jit_each, strict=True))
     slow_jit = sum(int(f["slow"]) for f in jit_each)
@@ -149,7 +173,32 @@ def run(requests: int = 2000, concurrency: int = 50, threads: int = 8,
                f"{slow_jit}, {slow_raw}", "0", slow_jit + slow_raw == 0),
         Figure(NAME, "cards posted / requests accepted (busy acks)",
                f"{cards} / {accepted} ({busy})", "all", cards == accepted),
+        Figure(NAME, "help, status, refusals, forms answered; p50, p99 after sending", answers,
+               "all", len(got) == len(delays)),
     ]
+
+
+def answered_after(fake: TimedFakeSlack, since: int, measured: Sequence[tuple[str, Signed]],
+                   burst: Sequence[Sent]) -> list[tuple[str, float | None]]:
+    """For each command of the burst but valid requests (which get a card): its kind and
+    the seconds from sending it to its answer's arrival at the fake Slack (a post to its
+    response_url, or the form opened with its trigger id), or None when no answer came,
+    or more than one."""
+    arrivals: dict[str, list[float]] = {}
+    for call in fake.log[since:]:
+        if call.method == "response":
+            index = call.path.rsplit("/", 1)[-1]
+        elif call.method == "views.open":
+            index = str(call.args.get("trigger_id", "")).removesuffix(".bench")
+        else:
+            continue
+        arrivals.setdefault(index, []).append(fake.arrived(call))
+    delays: list[tuple[str, float | None]] = []
+    for index, ((kind, _), sent) in enumerate(zip(measured, burst, strict=True)):
+        if kind != "request":
+            seen = arrivals.get(str(index), [])
+            delays.append((kind, seen[0] - sent.sent_at if len(seen) == 1 else None))
+    return delays
 
 
 def _median_round(rounds: Sequence[dict[str, float]]) -> dict[str, float]:

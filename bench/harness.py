@@ -460,9 +460,11 @@ class Signed:
 
 
 def command(text: str, user: str, user_name: str, response_url: str,
-            channel: str = OPS_CHANNEL, secret: str = SIGNING_SECRET) -> Signed:
+            channel: str = OPS_CHANNEL, secret: str = SIGNING_SECRET,
+            trigger_id: str | None = None) -> Signed:
     body = slash_command_body(text, user_id=user, user_name=user_name,
-                              response_url=response_url, channel_id=channel)
+                              response_url=response_url, channel_id=channel,
+                              trigger_id=trigger_id)
     return Signed(body, {"Content-Type": FORM, **sign(secret, body)})
 
 
