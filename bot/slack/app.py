@@ -95,7 +95,8 @@ def build_app(settings: Settings, deps: SlackDeps, *, token_verification: bool =
     than on the first request. Listeners run on the thread that received the request
     (`process_before_response=True`) and Slack gets the ack as soon as the listener
     returns: every listener only parses, acks and hands off (to the worker pool, or to
-    `deps.urgent` for a form to open at once), so nothing slow sits in front of an ack.
+    `deps.urgent` for what must happen at once: `/jit` hands its command over unread),
+    so nothing slow sits in front of an ack.
     Bolt's default instead runs each listener on a thread of its own and looks for the
     ack every 10 ms, which added up to 10 ms to every ack and capped a server's acks at
     about 100 a second per thread. Bolt checks signatures and the 5-minute timestamp

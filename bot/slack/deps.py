@@ -55,9 +55,10 @@ URGENT_MAX_DEFER_SECONDS = 1.0
 
 def urgent_threads(acks: AcksInFlight | None = None) -> WorkerPool:
     """A few workers of their own for what must reach Slack right after an ack and cannot
-    wait behind the worker pool's backlog: opening a form while its trigger id is fresh.
-    Given `acks`, during a burst of acks they wait for it to pass like the pool's workers,
-    but never longer than URGENT_MAX_DEFER_SECONDS."""
+    wait behind the worker pool's backlog: reading a `/jit` command (it may open a form,
+    while its trigger id is fresh) and answering it, and opening a form. Given `acks`,
+    during a burst of acks they wait for it to pass like the pool's workers, but never
+    longer than URGENT_MAX_DEFER_SECONDS."""
     return WorkerPool(workers=4, acks=acks, max_defer=URGENT_MAX_DEFER_SECONDS)
 
 
@@ -78,6 +79,6 @@ class SlackDeps:
     workflow: Workflow | None = None
     approve_reactions: frozenset[str] = frozenset({"white_check_mark", "heavy_check_mark", "+1"})
     deny_reactions: frozenset[str] = frozenset({"x", "no_entry"})
-    # listeners run on the HTTP thread and only parse, ack and hand off; what must still
-    # happen at once after the ack runs here (see handoff.right_away)
+    # listeners run on the HTTP thread and only parse, ack and hand off (`/jit` does not
+    # even parse); what must still happen at once after the ack runs here
     urgent: WorkerPool = field(default_factory=urgent_threads)

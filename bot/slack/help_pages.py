@@ -2,8 +2,8 @@
 
 The catalog is loaded at start and does not change while the bot serves, yet help is
 asked all the time (a quarter of what an incident channel types), and building a page's
-blocks and checking them against Slack's limits costs far more than sending it: on the
-listener thread, that is time every other ack waits for.
+blocks and checking them against Slack's limits costs more than sending it: CPU taken from
+the acks, which share the interpreter lock with the threads answering commands.
 """
 
 from __future__ import annotations
