@@ -183,3 +183,14 @@ def test_a_command_that_fails_unexpectedly_is_answered_with_a_reference(
     assert failure.task == "command" and f"(reference {failure.ref})" in text
     assert "parser bug" not in text and "Traceback" not in text
     assert jitbot_http.submissions.items == [] and jitbot_http.rejections.items == []
+
+
+def test_an_answer_slack_refuses_is_logged_not_dropped_in_silence(
+    jitbot_http: BotUnderTest, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_slack.fail_next("response", status=500, error="internal_error")
+    reply = jitbot_http.slack.command("help orders-lookup", response_url=fake_slack.response_url())
+    assert (reply.status, reply.body) == (200, "")
+    assert jitbot_http.deps.urgent.wait_idle(5)
+    [failed] = [r for r in caplog.records if r.getMessage() == "could not answer the command"]
+    assert failed.status == 500

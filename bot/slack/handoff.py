@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from slack_bolt import Respond
 from slack_sdk.errors import SlackApiError
 
 from bot.core.ports import Refused
@@ -30,6 +31,18 @@ def tell(deps: SlackDeps, channel: str, user: str, text: str,
                                        **message.as_kwargs())
     except SlackApiError as exc:
         log.warning("could not tell the user", extra={"error": exc.response.get("error")})
+
+
+def reply(respond: Respond, page: dict[str, Any]) -> None:
+    """Answer the person who typed a command, privately, through its response_url; a post
+    that fails or that Slack refuses is logged (nobody else is left to tell)."""
+    try:
+        answer = respond(**page, response_type="ephemeral", replace_original=False)
+    except Exception as exc:  # response_url unreachable
+        log.warning("could not answer the command", extra={"error": type(exc).__name__})
+        return
+    if answer.status_code != 200:
+        log.warning("could not answer the command", extra={"status": answer.status_code})
 
 
 def delivery_key(body: dict[str, Any]) -> str | None:

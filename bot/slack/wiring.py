@@ -9,7 +9,7 @@ from bot.core.ports import Directory, DirectoryError, Refused
 from bot.core.runbooks import Runbook
 from bot.core.workflow import Workflow
 from bot.slack.deps import Rejection, RequestSubmission, SlackDeps
-from bot.slack.handoff import tell
+from bot.slack.handoff import reply, tell
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,7 @@ def connect(deps: SlackDeps, workflow: Workflow, directory: Directory) -> None:
                                                 "source": str(submission.source)})
         except Refused as refusal:
             if submission.respond is not None:
-                submission.respond(text=refusal.user_message, response_type="ephemeral",
-                                   replace_original=False)
+                reply(submission.respond, {"text": refusal.user_message})
             else:
                 tell(deps, submission.channel_id, submission.requester_id,
                      refusal.user_message, submission.thread_ts)

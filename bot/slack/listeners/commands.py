@@ -29,8 +29,8 @@ from bot.core.runbooks import Runbook
 from bot.db.columns import utc_now
 from bot.slack import blocks, overview
 from bot.slack.deps import Rejection, RequestSubmission, SlackDeps
-from bot.slack.handoff import in_background, unexpected_failure
-from bot.slack.help_pages import HelpPages, Page
+from bot.slack.handoff import in_background, reply, unexpected_failure
+from bot.slack.help_pages import HelpPages
 from bot.slack.listeners.modal import open_request_modal
 from bot.slack.modal_views import ModalContext
 from bot.slack.workers import PoolBusy
@@ -60,14 +60,6 @@ def answer_command(deps: SlackDeps, command: dict[str, Any], respond: Respond,
         reply(respond, {"text": refusal.user_message})
     except Exception:
         reply(respond, {"text": unexpected_failure("command")})
-
-
-def reply(respond: Respond, page: Page) -> None:
-    """Answer the person who typed the command, privately; a failed post is logged."""
-    try:
-        respond(**page, response_type="ephemeral")
-    except Exception as exc:  # response_url unreachable: nobody left to tell but the log
-        log.warning("could not answer the command", extra={"error": type(exc).__name__})
 
 
 def handle_command(deps: SlackDeps, command: dict[str, Any], respond: Respond,
