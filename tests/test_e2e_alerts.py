@@ -192,6 +192,23 @@ def test_an_optional_reason_runbook_is_requested_in_one_click_citing_the_alert(
     audit_verifies(bot)
 
 
+def test_a_double_click_on_a_one_click_button_makes_one_request(
+        bot: ServeProcess, slack: FakeSlack) -> None:
+    text = "customer 77 says their orders missing for 2026-10"
+    ts = new_ts()
+    _alert(bot, message_event(text, user=ERIN, channel=ALERTS_CHANNEL, ts=ts))
+    reply = _reply(slack, ts)
+    # two clicks: each its own delivery (its own action_ts), so no delivery check stops it
+    assert click_alert_button(bot, slack, reply, ALICE).status == 200
+    assert click_alert_button(bot, slack, reply, ALICE).status == 200
+    card = card_in_thread(slack, ALERTS_CHANNEL, ts)
+    told = slack.wait_for("chat.postEphemeral", lambda c: c.args.get("user") == ALICE)
+    assert told.args["thread_ts"] == ts
+    assert f"request {card_request_id(card)} is waiting for approval" in told.args["text"]
+    cards = [c for c in thread_posts(slack, ALERTS_CHANNEL, ts) if "JIT request" in text_of(c)]
+    assert len(cards) == 1
+
+
 def test_an_alert_matching_two_runbooks_gets_one_reply_with_two_buttons(
         bot: ServeProcess, slack: FakeSlack) -> None:
     ts = new_ts()

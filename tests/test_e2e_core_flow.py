@@ -228,6 +228,16 @@ def test_bad_input_gets_an_ephemeral_error_and_nothing_else(
     assert "request.rejected" in rows.stdout
 
 
+def test_the_same_command_sent_twice_makes_one_card(bot: ServeProcess, slack: FakeSlack) -> None:
+    ts = _request(bot, slack, 'orders-lookup order_id=1099 reason="stuck"')
+    again = command_answer(bot.slack, slack, 'orders-lookup order_id=1099 reason="STILL stuck"',
+                           user_id=ALICE)
+    assert f"request {_request_id(slack, ts)} is waiting for approval" in again["text"]
+    cards = [c for c in slack.calls("chat.postMessage")
+             if "JIT request" in c.args.get("text", "")]
+    assert len(cards) == 1
+
+
 def test_unsigned_and_stale_requests_do_nothing(bot: ServeProcess, slack: FakeSlack) -> None:
     from tests.slack_signing import FORM, slash_command_body
 

@@ -267,15 +267,18 @@ def test_a_deny_button_delivered_three_times_denies_once(
 
 def test_a_form_submitted_three_times_makes_one_request(
         bot: ServeProcess, slack: FakeSlack, storm: Storm) -> None:
+    # an order of its own for each storm: the request of the storm before is still pending,
+    # and the same request again would be refused as asked already
+    order_id = str(2005 + list(STORMS.values()).index(storm))
     command(bot, slack, "orders-lookup", ALICE)  # parameters missing: the form opens
     view = slack.wait_for("views.open").response["view"]
     payload = view_submission_payload(
-        view["callback_id"], view_state(view, {"jit_param_order_id": "2005",
+        view["callback_id"], view_state(view, {"jit_param_order_id": order_id,
                                                "jit_reason": "storm form"}),
         user_id=ALICE, private_metadata=view["private_metadata"], view_id=view["id"],
         blocks=view["blocks"])
     three_times(payload_sender(bot, payload), storm)
-    slack.wait_for("chat.postMessage", lambda c: "ORDER#2005" in text_of(c))
+    slack.wait_for("chat.postMessage", lambda c: f"ORDER#{order_id}" in text_of(c))
     settle()
     cards = [c for c in slack.calls("chat.postMessage") if "JIT request" in text_of(c)]
     assert len(cards) == 1

@@ -94,6 +94,61 @@ def test_a_missing_reason_is_refused(core: Core) -> None:
         core.workflow.create(REQUESTER, "orders-lookup", {"order_id": "1001"}, None, "C1")
 
 
+def test_the_same_request_while_it_is_pending_is_refused_and_points_at_it(
+        core: Core) -> None:
+    first = lookup(core)
+    with pytest.raises(RequestRefused) as again:  # a second click, another reason
+        core.workflow.create(REQUESTER, "orders-lookup", {"order_id": "1001"}, "still stuck",
+                             "C0ALERTS")
+    assert again.value.code == "already_pending"
+    assert f"request {first.id} is waiting for approval" in again.value.user_message
+    assert core.notifier.names() == ["request_created"]  # one card
+    assert [r.details["code"] for r in core.workflow.audit.records()
+            if r.event == "request.rejected"] == ["already_pending"]
+    # a different order, person, channel or thread is another request
+    lookup(core, order_id="1002")
+    lookup(core, requester=OTHER_REQUESTER)
+    core.workflow.create(REQUESTER, "orders-lookup", {"order_id": "1001"}, "x", "C0OPS")
+    core.workflow.create(REQUESTER, "orders-lookup", {"order_id": "1001"}, "x", "C0ALERTS",
+                         thread_ts="1699999999.000100", source=RequestSource.alert)
+    assert core.notifier.names().count("request_created") == 5
+
+
+@pytest.mark.parametrize("close", ["cancel", "deny", "expire"])
+def test_once_the_request_is_no_longer_pending_it_can_be_asked_again(
+        core: Core, close: str) -> None:
+    first = lookup(core)
+    if close == "cancel":
+        core.workflow.cancel(first.id, REQUESTER)
+    elif close == "deny":
+        core.workflow.deny(first.id, ALICE)
+    else:
+        core.workflow.expire_due(first.created_at + timedelta(minutes=31))
+    second = lookup(core)
+    assert second.id != first.id and second.state is RequestState.pending
+
+
+def test_two_clicks_racing_past_the_check_still_make_one_request(
+        core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.core import intake
+
+    first = lookup(core)
+    real = intake.pending_same
+    looked: list[str] = []
+
+    def blind_once(session: Any, key: str) -> str | None:
+        # the second click's check runs before the first click's row is committed
+        looked.append(key)
+        return None if len(looked) == 1 else real(session, key)
+
+    monkeypatch.setattr(intake, "pending_same", blind_once)
+    with pytest.raises(RequestRefused) as again:
+        lookup(core)
+    assert again.value.code == "already_pending" and first.id in again.value.user_message
+    assert len(looked) == 2  # the database's unique key refused the row, not the check
+    assert core.notifier.names() == ["request_created"]
+
+
 def test_rejections_from_the_slack_layer_are_audited(core: Core) -> None:
     core.workflow.record_rejection(REQUESTER, "C1", None, ["unbalanced quotes"])
     [row] = core.workflow.audit.records()

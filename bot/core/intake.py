@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import NoReturn
 
 from sqlalchemy import bindparam, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bot.core.audit import AuditEvent
 from bot.core.params import BoundRequest, RequestError, bind
@@ -26,14 +26,15 @@ from bot.core.ports import (
     RequestRefused,
     RequestSource,
     RequestView,
+    Unavailable,
 )
-from bot.core.queries import render
+from bot.core.queries import RenderedRequest, render
 from bot.core.runbooks import Runbook
 from bot.core.sessions import Deadline
 from bot.core.states import RequestState
 from bot.core.steps import Steps, new_view
 from bot.db.models import RequestRow
-from bot.db.repository import new_request_id
+from bot.db.repository import new_request_id, pending_same, same_request_key
 
 # Pauses before each new try at recording a card's place while the database is out:
 # about five minutes in all, on the worker that posted the card.
@@ -94,7 +95,34 @@ class Intake:
         runbook = bound.runbook
         rendered = render(bound, self.default_region)
         params = bound.as_text()
+        key = same_request_key(requester, runbook.name, params, channel, thread_ts)
+        try:
+            view = self._insert(bound, requester, channel, thread_ts, source, rendered,
+                                params, key)
+        except Unavailable as exc:
+            # the same request committed by another thread or replica first (a double
+            # click): the unique key refused this one
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+            view = None
+        if view is None:
+            self._refuse_again(requester, channel, runbook, key)
+        self.announce(Deadline("expiry", view.id, view.expires_at))
+        posted, card = self.steps.notify("request_created", view)
+        if posted and isinstance(card, CardRef) and self.attach_card(view.id, card.channel,
+                                                                     card.ts):
+            view = replace(view, channel=card.channel, card_ts=card.ts)  # as attached
+        return view
+
+    def _insert(self, bound: BoundRequest, requester: str, channel: str,
+                thread_ts: str | None, source: RequestSource, rendered: RenderedRequest,
+                params: dict[str, str], key: str) -> RequestView | None:
+        """Add the pending row and its audit entry; None when the same request is pending
+        already."""
+        runbook = bound.runbook
         with self.steps.step() as step:
+            if pending_same(step.session, key) is not None:
+                return None
             request_id = new_request_id()
             while step.session.get(RequestRow, request_id) is not None:
                 request_id = new_request_id()
@@ -106,7 +134,7 @@ class Intake:
                 thread_ts=thread_ts, source=source.value, state=RequestState.pending.value,
                 approvals_required=runbook.approval.required,
                 rendered=rendered.model_dump_json(), created_at=step.now,
-                expires_at=expires_at, version=1,
+                expires_at=expires_at, version=1, pending_key=key,
             )
             step.session.add(row)
             # the card shows the row as inserted: reading it back after the commit would
@@ -120,12 +148,16 @@ class Intake:
                 key=rendered.scope.leading_keys, approvals_required=runbook.approval.required,
                 expires_at=expires_at,
             )
-        self.announce(Deadline("expiry", request_id, expires_at))
-        posted, card = self.steps.notify("request_created", view)
-        if posted and isinstance(card, CardRef) and self.attach_card(request_id, card.channel,
-                                                                     card.ts):
-            view = replace(view, channel=card.channel, card_ts=card.ts)  # as attached
         return view
+
+    def _refuse_again(self, requester: str, channel: str, runbook: Runbook,
+                      key: str) -> NoReturn:
+        with self.steps.reading() as session:
+            same = pending_same(session, key)
+        self.reject(requester, channel, runbook.name, "already_pending",
+                    f"you already asked for exactly this: request {same or ''} is waiting "
+                    "for approval; its card has the buttons (Cancel it there to ask again "
+                    "differently)")
 
     def attach_card(self, request_id: str, channel: str, ts: str) -> bool:
         """Record where the card landed; while the database is out, try again after each

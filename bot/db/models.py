@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -63,10 +64,16 @@ class RequestRow(Base):
     ended_by: Mapped[str | None] = mapped_column(String(64))
     end_reason: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # What the request asks for, who asks and where (repository.same_request_key): no two
+    # pending requests share it, so a double click or a command sent twice makes one
+    pending_key: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_requests_card", "channel", "card_ts"),
         Index("ix_requests_requester", "requester"),
+        Index("uq_requests_pending_key", "pending_key", unique=True,
+              sqlite_where=text("state = 'pending'"),
+              postgresql_where=text("state = 'pending'")),
     )
 
 

@@ -5,6 +5,7 @@ transactions."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 from collections.abc import Mapping
@@ -27,6 +28,22 @@ REQUEST_ID_LENGTH = 8  # base32 of 5 random bytes: [A-Z2-7]{8}, safe in a RoleSe
 
 def new_request_id() -> str:
     return base64.b32encode(secrets.token_bytes(5)).decode("ascii")
+
+
+def same_request_key(requester: str, runbook: str, params: Mapping[str, str], channel: str,
+                     thread_ts: str | None) -> str:
+    """The same person asking the same runbook for the same values in the same place
+    (channel, or alert thread): the reason aside, the same request."""
+    asked = [requester, runbook, dict(sorted(params.items())), channel, thread_ts or ""]
+    return hashlib.sha256(json.dumps(asked, ensure_ascii=False).encode()).hexdigest()
+
+
+def pending_same(session: Session, key: str) -> str | None:
+    """The id of the pending request with this `same_request_key`, if there is one."""
+    return session.execute(
+        select(RequestRow.id).where(RequestRow.pending_key == key,
+                                    RequestRow.state == RequestState.pending.value)
+    ).scalar_one_or_none()
 
 
 def transition(
