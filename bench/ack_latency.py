@@ -49,23 +49,26 @@ WARMUP = 100
 PEOPLE = [(ALICE, "alice"), (BOB, "bob"), (CAROL, "carol"), (ERIN, "erin")]
 
 
-def mix(count: int, response_url: str, seed: int = 8) -> list[tuple[str, Signed]]:
+def mix(count: int, response_url: str, seed: int = 8,
+        first_id: int = 10_000) -> list[tuple[str, Signed]]:
     """`count` signed commands: (kind, request). About 45% valid requests that create a
     card, 25% help, 5% status, 25% bad input (one in seven of those from someone who may
     not request the runbook, found out on the worker, and one in seven leaving a
     parameter out, which opens a form). Command `i` has the response_url
     `<response_url>/<i>` and the trigger id `<i>.bench`, so its answer can be told from
-    the others'."""
+    the others'. Valid request `i` asks for order or customer `first_id + i`: jitbot
+    refuses the same request from the same person while it is pending, so every load
+    that should make cards needs ids of its own."""
     rng = random.Random(seed)
     out: list[tuple[str, Signed]] = []
     for i in range(count):
         user, name = rng.choice(PEOPLE)
         roll = rng.random()
         if roll < 0.40:
-            kind, text = "request", (f"orders-lookup order_id={rng.randint(1001, 2290)} "
+            kind, text = "request", (f"orders-lookup order_id={first_id + i} "
                                      f'reason="INC-{4000 + i} customer says the order is stuck"')
         elif roll < 0.45:
-            kind, text = "request", (f"customer-orders customer_id={rng.randint(1, 150)} "
+            kind, text = "request", (f"customer-orders customer_id={first_id + i} "
                                      f'month=2026-{rng.randint(9, 12):02d} reason="refund check"')
         elif roll < 0.70:
             kind, text = "help", rng.choice(["", "help", "help orders-lookup",
@@ -106,21 +109,24 @@ def run(requests: int = 2000, concurrency: int = 50, threads: int = 8,
     cards = 0
     with Stack("ack") as stack:
         response_url = stack.fake.response_url("bench")
-        warmup = [r for _, r in mix(WARMUP, response_url, seed=1)]
-        measured = mix(requests, response_url)
-        load = [r for _, r in measured]
+        warmup = [r for _, r in mix(WARMUP, response_url, seed=1, first_id=1_000)]
+        # the same mix each round, with requests for other orders and customers
+        loads = [mix(requests, response_url, first_id=10_000 + n * requests)
+                 for n in range(rounds)]
+        measured = loads[0]
         bare = stack.bare("bare", threads=threads)
         jitbot = stack.serve("jitbot", threads=threads)
         send(bare.url, warmup, concurrency=concurrency)
         send(jitbot.url, warmup, concurrency=concurrency)
         quiet(stack.fake, 1.0, 60)
-        for _ in range(rounds):
+        for mixed in loads:
+            load = [r for _, r in mixed]
             bare_rounds.append(send(bare.url, load, concurrency=concurrency))
             cards_before, since = len(card_calls(stack.fake)), len(stack.fake.log)
             jit_rounds.append(send(jitbot.url, load, concurrency=concurrency))
             quiet(stack.fake, 2.0, 120)
             cards += len(card_calls(stack.fake)) - cards_before
-            answer_delays.append(answered_after(stack.fake, since, measured, jit_rounds[-1]))
+            answer_delays.append(answered_after(stack.fake, since, mixed, jit_rounds[-1]))
         bare.stop()
 
     jit_all = [r for burst in jit_rounds for r in burst]
