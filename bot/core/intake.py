@@ -154,10 +154,11 @@ class Intake:
                       key: str) -> NoReturn:
         with self.steps.reading() as session:
             same = pending_same(session, key)
+        # `same` is None only if that request was decided in the moment since
+        which = f"request {same}" if same else "that request"
         self.reject(requester, channel, runbook.name, "already_pending",
-                    f"you already asked for exactly this: request {same or ''} is waiting "
-                    "for approval; its card has the buttons (Cancel it there to ask again "
-                    "differently)")
+                    f"you already asked for exactly this: {which} is waiting for approval; "
+                    "its card has the buttons (Cancel it there to ask again differently)")
 
     def attach_card(self, request_id: str, channel: str, ts: str) -> bool:
         """Record where the card landed; while the database is out, try again after each
