@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
-from waitress import create_server
+from waitress import create_server, wasyncore
 from waitress.server import BaseWSGIServer
 
 from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -108,11 +109,14 @@ def _json(
     return [data]
 
 
-def make_server(app: JitbotWeb, host: str, port: int, threads: int = 8) -> BaseWSGIServer:
+def make_server(app: JitbotWeb, host: str, port: int, threads: int = 8,
+                sockets: dict[int, Any] | None = None) -> BaseWSGIServer:
     """A waitress server, not yet running: call `.run()`; `.effective_port` is the port
-    really bound (useful with port 0; waitress gives it as text), `.close()` stops it."""
+    really bound (useful with port 0; waitress gives it as text), `.close()` stops it.
+    `sockets` is the map its loop serves, given to stop it cleanly (ServerThread)."""
     server = create_server(
         app,
+        map=sockets,
         host=host,
         port=port,
         threads=threads,
@@ -123,3 +127,32 @@ def make_server(app: JitbotWeb, host: str, port: int, threads: int = 8) -> BaseW
     if not isinstance(server, BaseWSGIServer):  # several sockets: not what jitbot asks for
         raise ValueError(f"{host!r} resolves to several addresses; give one host")
     return server
+
+
+class ServerThread:
+    """jitbot's WSGI app served on 127.0.0.1 (a free port) from a thread of its own, for
+    `jitbot demo` and the tests; `jitbot serve` runs its server on the main thread."""
+
+    def __init__(self, app: JitbotWeb, threads: int = 4, name: str = "jitbot-web") -> None:
+        self._sockets: dict[int, Any] = {}
+        self._stopping = threading.Event()
+        self.server = make_server(app, "127.0.0.1", 0, threads=threads, sockets=self._sockets)
+        self.url = f"http://127.0.0.1:{self.server.effective_port}"
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        adj = self.server.adj
+        while self._sockets and not self._stopping.is_set():
+            wasyncore.loop(timeout=adj.asyncore_loop_timeout, map=self._sockets,
+                           use_poll=adj.asyncore_use_poll, count=1)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the loop, let requests being answered finish, then close every socket.
+        In that order: a socket closed while the loop selects on it, or a wake-up pipe
+        closed before the last request thread pulls it, fails on that thread (EBADF)."""
+        self._stopping.set()
+        self.server.pull_trigger()  # wakes the loop's select
+        self._thread.join(timeout)
+        self.server.task_dispatcher.shutdown(timeout=timeout)
+        wasyncore.close_all(self._sockets)

@@ -275,3 +275,23 @@ def test_jitbot_serve_says_when_slack_is_unreachable(fake_slack: FakeSlack, tmp_
     assert done.returncode == 2
     assert f"cannot reach Slack at SLACK_API_URL={nowhere}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_server_on_its_own_thread_stops_cleanly_with_connections_open() -> None:
+    import http.client
+    import threading
+
+    from bot.web import ServerThread
+
+    for _ in range(30):
+        served = ServerThread(JitbotWeb(None, {}, Metrics()), threads=2, name="stopping-web")
+        port = int(served.url.rsplit(":", 1)[1])
+        held = http.client.HTTPConnection("127.0.0.1", port, timeout=5)  # kept alive
+        held.request("GET", "/healthz")
+        assert held.getresponse().status == 200
+        started = time.monotonic()
+        served.stop()
+        assert time.monotonic() - started < 2  # it did not wait out the open connection
+        held.close()
+    assert not [t for t in threading.enumerate() if t.name == "stopping-web"]

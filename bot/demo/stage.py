@@ -1,8 +1,9 @@
 """Everything `jitbot demo` runs, in one process: moto, the fake Slack, SQLite and the real bot.
 
 The bot is built exactly as `jitbot serve` builds it (`build_runtime`, then `make_server`
-for the HTTP endpoint), with settings that point SLACK_API_URL at the fake Slack,
-AWS_ENDPOINT_URL at moto and JITBOT_DATABASE_URL at a SQLite file in the demo's folder.
+for the HTTP endpoint, here on a thread of its own), with settings that point
+SLACK_API_URL at the fake Slack, AWS_ENDPOINT_URL at moto and JITBOT_DATABASE_URL at a
+SQLite file in the demo's folder.
 Requests reach it over HTTP on a loopback port, signed with a secret made for this run,
 so every Slack payload goes through Bolt's signature check and the production listeners.
 """
@@ -12,13 +13,10 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-
-from waitress.server import BaseWSGIServer
 
 from bot.core.catalog import Catalog
 from bot.demo.fake_slack import FakeSlack
@@ -27,7 +25,7 @@ from bot.demo.slack_client import SlackHttp
 from bot.logs import configure_logging, stop_logging
 from bot.settings import load_settings
 from bot.slack.runtime import Runtime, build_runtime
-from bot.web import SLACK_PATH, make_server
+from bot.web import SLACK_PATH, ServerThread
 
 BOT_TOKEN = "xoxb-jitbot-demo"
 QUIET_SECONDS = 0.4  # no Slack call for this long after the workers go idle: the bot is done
@@ -39,15 +37,14 @@ class Stage:
     fake: FakeSlack
     aws: AwsSandbox
     runtime: Runtime
-    server: BaseWSGIServer
+    server: ServerThread
     slack: SlackHttp
     log_path: Path
-    _thread: threading.Thread
     _environ: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.effective_port}"
+        return self.server.url
 
     @property
     def catalog(self) -> Catalog:
@@ -70,9 +67,7 @@ class Stage:
 
     def close(self) -> None:
         """Stop the bot first (it may still be posting), then Slack and AWS under it."""
-        self.server.close()
-        self._thread.join(timeout=5)
-        self.server.task_dispatcher.shutdown(timeout=5)
+        self.server.stop()
         self.runtime.close()
         self.fake.stop()
         self.aws.stop()
@@ -116,19 +111,16 @@ def start_stage(folder: Path, catalog: Catalog, runbooks_dir: Path, *, orders: i
         _restore_environment(previous)
         raise
     try:
-        server = make_server(runtime.web(), "127.0.0.1", 0, threads=4)
         runtime.start()
+        server = ServerThread(runtime.web(), threads=4, name="jitbot-serve")
     except BaseException:
         runtime.close()
         fake.stop()
         aws.stop()
         _restore_environment(previous)
         raise
-    thread = threading.Thread(target=server.run, name="jitbot-serve", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.effective_port}"
-    return Stage(folder, fake, aws, runtime, server, SlackHttp(url, secret, SLACK_PATH),
-                 log_path, thread, previous)
+    return Stage(folder, fake, aws, runtime, server, SlackHttp(server.url, secret, SLACK_PATH),
+                 log_path, previous)
 
 
 def _set_environment(values: dict[str, str]) -> dict[str, str | None]:

@@ -37,7 +37,7 @@ from bot.slack.app import build_app, build_client
 from bot.slack.deps import Rejection, RequestSubmission, SlackDeps
 from bot.slack.runtime import database_check
 from bot.slack.workers import WorkerPool
-from bot.web import HealthCheck, JitbotWeb, make_server
+from bot.web import HealthCheck, JitbotWeb, ServerThread
 from tests.fake_socket_mode import FakeSocketMode
 from tests.fakeslack import FakeSlack
 from tests.slack_signing import SIGNING_SECRET, Reply, SlackHttp, http_request
@@ -99,18 +99,14 @@ class WebServer:
     """bot/web.py's WSGI app on waitress, in a thread, on a free 127.0.0.1 port."""
 
     def __init__(self, web: JitbotWeb, threads: int = 4) -> None:
-        self._server = make_server(web, "127.0.0.1", 0, threads=threads)
-        self.url = f"http://127.0.0.1:{self._server.effective_port}"
-        self._thread = threading.Thread(target=self._server.run, name="jitbot-web", daemon=True)
-        self._thread.start()
+        self._served = ServerThread(web, threads=threads)
+        self.url = self._served.url
 
     def get(self, path: str) -> Reply:
         return http_request("GET", self.url + path)
 
     def stop(self) -> None:
-        self._server.close()
-        self._thread.join(timeout=5)
-        self._server.task_dispatcher.shutdown(timeout=5)
+        self._served.stop()
 
 
 class Recorder:
