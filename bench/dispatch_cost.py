@@ -95,7 +95,7 @@ def jitbot_app(stack: Stack) -> Iterator[tuple[App, Callable[[], Any]]]:
             for _ in range(acks.busy_at):
                 answering.enter_context(acks.answering())
             yield
-        runtime.wait_idle(300)
+        runtime.deps.wait_idle(300)
 
     try:
         yield runtime.web(), burst

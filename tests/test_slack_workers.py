@@ -191,8 +191,7 @@ def test_a_command_while_the_urgent_threads_are_full_is_told_in_the_ack(
     finally:
         held.set()
         bot.server.stop()
-        urgent.shutdown()
-        bot.deps.workers.shutdown()
+        bot.deps.shutdown()
 
 
 def test_a_click_while_the_pool_is_full_is_told_to_retry_without_waiting_for_slack(
@@ -322,14 +321,12 @@ def test_the_web_layer_counts_the_slack_requests_it_answers(fake_slack: FakeSlac
         sent = time.monotonic()
         reply = bot.slack.command('orders-lookup order_id=1001 reason="x"')
         assert reply.status == 200
-        assert bot.deps.urgent.wait_idle(5)  # the command is read, its request queued
-        assert pool.wait_idle(5)
+        assert bot.deps.wait_idle(5)  # the command read, its request queued and run
         assert len(started) == 1
         assert started[0] >= sent + 0.3
     finally:
         bot.server.stop()
-        bot.deps.urgent.shutdown()
-        pool.shutdown()
+        bot.deps.shutdown()
 
 
 def test_work_right_after_an_ack_runs_at_once_and_a_failure_is_logged(

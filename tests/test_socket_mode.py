@@ -47,8 +47,7 @@ def socket_setup(fake_slack_server: FakeSlack) -> Iterator[SocketSetup]:
     finally:
         handler.close()
         bot.server.stop()
-        bot.deps.urgent.shutdown(wait=True)
-        bot.deps.workers.shutdown(wait=True)
+        bot.deps.shutdown(wait=True)
         socket.stop()
 
 

@@ -56,7 +56,7 @@ class Stage:
         seen = len(self.fake.calls())
         quiet_since = time.monotonic()
         while time.monotonic() < deadline:
-            idle = self.runtime.wait_idle(max(0.0, deadline - time.monotonic()))
+            idle = self.runtime.deps.wait_idle(max(0.0, deadline - time.monotonic()))
             time.sleep(0.05)
             now = len(self.fake.calls())
             if now != seen:

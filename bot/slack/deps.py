@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -82,3 +83,17 @@ class SlackDeps:
     # listeners run on the HTTP thread and only parse, ack and hand off (`/jit` does not
     # even parse); what must still happen at once after the ack runs here
     urgent: WorkerPool = field(default_factory=urgent_threads)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until nothing handed off after an ack is queued or running: the urgent
+        threads first (they hand work on to the pool), then the pool. False if `timeout`
+        passed first."""
+        deadline = time.monotonic() + timeout
+        return (self.urgent.wait_idle(timeout)
+                and self.workers.wait_idle(max(0.0, deadline - time.monotonic())))
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop both pools, the urgent threads first: they hand work on to the pool. With
+        `wait`, what is queued is done first; without, what has not started is dropped."""
+        self.urgent.shutdown(wait=wait)
+        self.workers.shutdown(wait=wait)

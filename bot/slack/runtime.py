@@ -5,7 +5,6 @@ this; the web layer (bot/web.py) or Socket Mode carries Slack's traffic to it.""
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 from slack_bolt import App
@@ -57,14 +56,6 @@ class Runtime:
         return JitbotWeb(None if self.socket_mode else self.app, checks, self.metrics,
                          acks=self.workers.acks)
 
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait until nothing handed off after an ack is queued or running: the urgent
-        threads first (they hand work on to the pool), then the pool. False if `timeout`
-        passed first."""
-        deadline = time.monotonic() + timeout
-        return (self.deps.urgent.wait_idle(timeout)
-                and self.workers.wait_idle(max(0.0, deadline - time.monotonic())))
-
     def start(self) -> None:
         """Start the clock: overdue sessions end now, the rest are scheduled."""
         report = self.timer.start()
@@ -74,8 +65,7 @@ class Runtime:
     def close(self) -> None:
         self.timer.stop()
         self.workflow.close()
-        self.deps.urgent.shutdown(wait=True)
-        self.workers.shutdown(wait=True)
+        self.deps.shutdown(wait=True)
         self.notifier.close()  # the last replies and card updates the workers made
         self.database.dispose()
 
@@ -97,19 +87,15 @@ def build_runtime(settings: Settings, catalog: Catalog, workers: int = 8, *,
     deps = SlackDeps(catalog=catalog, client=client, workers=pool, metrics=metrics,
                      urgent=urgent_threads(acks))
 
-    def stop_pools() -> None:  # the start failed: nothing was queued on them
-        pool.shutdown(wait=False)
-        deps.urgent.shutdown(wait=False)
-
     try:
         app = build_app(settings, deps)
         database = open_database(settings.database_url, migrate=migrate)
     except BoltError as exc:  # auth.test refused the token
-        stop_pools()
+        deps.shutdown(wait=False)  # the start failed: nothing was queued yet
         raise SlackConfigError(f"Slack refused SLACK_BOT_TOKEN ({exc}); check the token and "
                                "that the app is installed in the workspace") from None
     except BaseException:
-        stop_pools()
+        deps.shutdown(wait=False)
         raise
     directory = SlackDirectory(client)
     access = AwsAccess(AwsClients(settings.aws_region))

@@ -156,8 +156,7 @@ class BotUnderTest:
 
     def reset(self) -> None:
         # work a previous test started must not reach the fake Slack during the next one
-        assert self.deps.urgent.wait_idle(30), "the bot's urgent threads are still busy"
-        assert self.deps.workers.wait_idle(30), "the bot's workers are still busy"
+        assert self.deps.wait_idle(30), "the bot's urgent threads or workers are still busy"
         self.submissions.clear()
         self.rejections.clear()
         self.on_submission = None
@@ -207,8 +206,7 @@ def jitbot_http_server(fake_slack_server: FakeSlack) -> Iterator[BotUnderTest]:
         yield bot
     finally:
         bot.server.stop()
-        bot.deps.urgent.shutdown(wait=True)
-        bot.deps.workers.shutdown(wait=True)
+        bot.deps.shutdown(wait=True)
 
 
 @pytest.fixture
