@@ -50,6 +50,14 @@ _ATTACH_CARD = (
 )
 
 
+class _SamePending(Exception):
+    """The request being made is pending already, as `request_id`."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(request_id)
+        self.request_id = request_id
+
+
 class Intake:
     def __init__(self, steps: Steps, directory: Directory, *, request_ttl: timedelta,
                  default_region: str, announce: Callable[[Deadline], None]):
@@ -99,14 +107,16 @@ class Intake:
         try:
             view = self._insert(bound, requester, channel, thread_ts, source, rendered,
                                 params, key)
+        except _SamePending as same:
+            self._refuse_again(requester, channel, runbook, same.request_id)
         except Unavailable as exc:
             # the same request committed by another thread or replica first (a double
             # click): the unique key refused this one
             if not isinstance(exc.__cause__, IntegrityError):
                 raise
-            view = None
-        if view is None:
-            self._refuse_again(requester, channel, runbook, key)
+            with self.steps.reading() as session:
+                first = pending_same(session, key)
+            self._refuse_again(requester, channel, runbook, first)
         self.announce(Deadline("expiry", view.id, view.expires_at))
         posted, card = self.steps.notify("request_created", view)
         if posted and isinstance(card, CardRef) and self.attach_card(view.id, card.channel,
@@ -116,13 +126,14 @@ class Intake:
 
     def _insert(self, bound: BoundRequest, requester: str, channel: str,
                 thread_ts: str | None, source: RequestSource, rendered: RenderedRequest,
-                params: dict[str, str], key: str) -> RequestView | None:
-        """Add the pending row and its audit entry; None when the same request is pending
-        already."""
+                params: dict[str, str], key: str) -> RequestView:
+        """Add the pending row and its audit entry; raises _SamePending when the same
+        request is pending already."""
         runbook = bound.runbook
         with self.steps.step() as step:
-            if pending_same(step.session, key) is not None:
-                return None
+            same = pending_same(step.session, key)
+            if same is not None:
+                raise _SamePending(same)
             request_id = new_request_id()
             while step.session.get(RequestRow, request_id) is not None:
                 request_id = new_request_id()
@@ -151,9 +162,7 @@ class Intake:
         return view
 
     def _refuse_again(self, requester: str, channel: str, runbook: Runbook,
-                      key: str) -> NoReturn:
-        with self.steps.reading() as session:
-            same = pending_same(session, key)
+                      same: str | None) -> NoReturn:
         # `same` is None only if that request was decided in the moment since
         which = f"request {same}" if same else "that request"
         self.reject(requester, channel, runbook.name, "already_pending",
